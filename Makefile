@@ -1,0 +1,41 @@
+# Targets a developer runs are the targets CI runs (.ci/run calls `make test`).
+GO        ?= go
+CONFIG    ?=
+FUZZTIME  ?= 5s
+BIN       := bin/llama
+
+.PHONY: help build run test deps vet unit e2e fuzz bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build bin/llama
+	$(GO) build -trimpath -o $(BIN) ./cmd/llama
+
+run: build ## build and run the server: make run CONFIG=./config.yaml (no CONFIG: the built-in starter)
+	./$(BIN) stack run $(CONFIG)
+
+test: deps vet unit fuzz ## everything CI runs: tools, vet, all tests with -race (end-to-end included), fuzz smoke
+
+deps: ## install what the tests need (npm packages of e2e/js; curl, jq from Debian if missing)
+	@command -v curl >/dev/null && command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq curl jq; }
+	cd e2e/js && npm ci --no-audit --no-fund --loglevel=error
+
+vet: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit: ## go test -race across the module (e2e runs the built binary and the npm suites)
+	$(GO) test -race -shuffle=on -count=1 -timeout=20m ./...
+
+fuzz: ## run each fuzz target for FUZZTIME (default 5s)
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list='^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$t"; $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$pkg >/dev/null; \
+	  done; done
+
+bench: ## hot-path micro-benchmarks with allocations
+	$(GO) test -run='^$$' -bench=. -benchmem ./internal/...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,311 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"reflect"
+
+	"github.com/llama-stack-go/llama-stack-go/internal/openai"
+	"github.com/llama-stack-go/llama-stack-go/internal/provider"
+	"github.com/llama-stack-go/llama-stack-go/internal/registry"
+	"github.com/llama-stack-go/llama-stack-go/internal/sse"
+)
+
+var doneEvent = []byte("[DONE]")
+
+// chat serves POST /v1/chat/completions: decode once, validate, route, and
+// either return the completion or relay the stream chunk by chunk on this
+// goroutine.
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r, s.maxBody)
+	if err != nil {
+		return err
+	}
+	var req openai.ChatCompletionRequest
+	if body, err = decodeJSON(body, &req); err != nil {
+		return err
+	}
+	if err := validateChat(&req); err != nil {
+		return err
+	}
+	rt, err := s.reg.Lookup(req.Model)
+	if err != nil {
+		return err
+	}
+	if rt.Model.ModelType != registry.TypeLLM {
+		return badRequest("model", "model '%s' is a %s model and cannot serve chat completions", req.Model, rt.Model.ModelType)
+	}
+	preq := &provider.Request{Model: rt.Model.ProviderResourceID, ClientModel: req.Model, Chat: &req, Raw: body}
+	if !req.Stream {
+		resp, err := rt.Provider.Chat(r.Context(), preq)
+		if err != nil {
+			return err
+		}
+		out, err := resp.Body()
+		if err != nil {
+			return fmt.Errorf("encode completion: %w", err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(out)
+		return nil
+	}
+	return s.relay(w, r, rt, preq)
+}
+
+// relay streams a completion. Until the first chunk arrives nothing has
+// been written, so an early failure is still a plain HTTP error; after
+// that, failures become one in-band error event and the stream ends
+// without [DONE], so no client mistakes it for a finished answer.
+func (s *Server) relay(w http.ResponseWriter, r *http.Request, rt *registry.Route, preq *provider.Request) error {
+	st, err := rt.Provider.ChatStream(r.Context(), preq)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	chunk, err := st.Next()
+	if err == io.EOF {
+		return &provider.Error{Provider: rt.Model.ProviderID, StatusCode: http.StatusBadGateway, Type: "api_error", Message: "the upstream ended the stream without sending anything"}
+	}
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	sw := sse.NewWriter(w)
+	for {
+		data, err := chunk.Body()
+		if err != nil {
+			return s.streamFailed(r, sw, fmt.Errorf("encode chunk: %w", err))
+		}
+		if err := sw.WriteData(data); err != nil {
+			// The client is gone; returning closes the upstream.
+			s.log.LogAttrs(r.Context(), slog.LevelDebug, "client went away mid-stream", slog.String("request_id", requestID(r.Context())), slog.String("error", err.Error()))
+			return nil
+		}
+		chunk, err = st.Next()
+		if err == io.EOF {
+			_ = sw.WriteData(doneEvent)
+			return nil
+		}
+		if err != nil {
+			return s.streamFailed(r, sw, err)
+		}
+	}
+}
+
+// streamFailed reports a failure after the stream started, in-band.
+func (s *Server) streamFailed(r *http.Request, sw *sse.Writer, err error) error {
+	p := toProblem(err)
+	logProblem(r, s.log, p, err)
+	if p.status == statusClientClosed {
+		return nil
+	}
+	b, _ := json.Marshal(openai.ErrorBody{Error: p.detail})
+	_ = sw.WriteData(b)
+	return nil
+}
+
+// readBody reads the whole request body within the size limit.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, &Error{Status: http.StatusBadRequest, Type: "invalid_request_error", Message: "could not read the request body", Err: err}
+	}
+	return body, nil
+}
+
+// decodeJSON decodes a request body, turning decode errors into 400s that
+// name the field. It returns the body to forward: the client's, or, for a
+// body whose only flaw is single-quoted strings (the notebook's curl lines
+// send `"model": 'id'`), the repaired one.
+func decodeJSON(body []byte, v any) ([]byte, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, badRequest("", "request body is empty; send a JSON object")
+	}
+	if trimmed[0] != '{' {
+		return nil, badRequest("", "request body must be a JSON object")
+	}
+	err := json.Unmarshal(body, v)
+	if err == nil {
+		return body, nil
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		if fixed, ok := openai.RepairSingleQuotes(body); ok {
+			return decodeJSON(fixed, v)
+		}
+	}
+	return nil, decodeError(err)
+}
+
+// decodeError names the field of a JSON decode error.
+func decodeError(err error) error {
+	var (
+		se *json.SyntaxError
+		te *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &se):
+		return badRequest("", "request body is not valid JSON: %s (at byte %d)", se.Error(), se.Offset)
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			return badRequest("", "request body must be a JSON object")
+		}
+		return badRequest(field, "field '%s' must be %s, got %s", field, jsonKind(te.Type), te.Value)
+	default:
+		return badRequest("", "request body is not valid JSON: %s", err.Error())
+	}
+}
+
+// jsonKind names the JSON type a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	default:
+		return "an object"
+	}
+}
+
+var validRoles = map[string]bool{"system": true, "developer": true, "user": true, "assistant": true, "tool": true, "function": true}
+
+// validateChat checks what the OpenAI API requires of a chat request, so
+// that a bad request fails here with a clear message and never goes
+// upstream.
+func validateChat(req *openai.ChatCompletionRequest) error {
+	if req.Model == "" {
+		return badRequest("model", "field 'model' is required; GET /v1/models lists the models")
+	}
+	if req.Messages == nil {
+		return badRequest("messages", "field 'messages' is required")
+	}
+	if len(req.Messages) == 0 {
+		return badRequest("messages", "field 'messages' must hold at least one message")
+	}
+	for i, m := range req.Messages {
+		p := fmt.Sprintf("messages[%d]", i)
+		if m.Role == "" {
+			return badRequest(p+".role", "field '%s.role' is required", p)
+		}
+		if !validRoles[m.Role] {
+			return badRequest(p+".role", "field '%s.role' must be one of system, developer, user, assistant, tool; got '%s'", p, m.Role)
+		}
+		if err := validateContent(p, &m); err != nil {
+			return err
+		}
+		if m.Role == "tool" && m.ToolCallID == "" {
+			return badRequest(p+".tool_call_id", "field '%s.tool_call_id' is required for tool messages", p)
+		}
+	}
+	if t := req.Temperature; t != nil && (*t < 0 || *t > 2) {
+		return badRequest("temperature", "field 'temperature' must be between 0 and 2, got %g", *t)
+	}
+	if t := req.TopP; t != nil && (*t < 0 || *t > 1) {
+		return badRequest("top_p", "field 'top_p' must be between 0 and 1, got %g", *t)
+	}
+	if n := req.MaxTokens; n != nil && *n < 1 {
+		return badRequest("max_tokens", "field 'max_tokens' must be at least 1, got %d", *n)
+	}
+	if n := req.MaxCompletionTokens; n != nil && *n < 1 {
+		return badRequest("max_completion_tokens", "field 'max_completion_tokens' must be at least 1, got %d", *n)
+	}
+	if n := req.N; n != nil && *n < 1 {
+		return badRequest("n", "field 'n' must be at least 1, got %d", *n)
+	}
+	for _, f := range []struct {
+		name string
+		v    *float64
+	}{{"presence_penalty", req.PresencePenalty}, {"frequency_penalty", req.FrequencyPenalty}} {
+		if f.v != nil && (*f.v < -2 || *f.v > 2) {
+			return badRequest(f.name, "field '%s' must be between -2 and 2, got %g", f.name, *f.v)
+		}
+	}
+	if req.StreamOptions != nil && !req.Stream {
+		return badRequest("stream_options", "field 'stream_options' is only allowed when 'stream' is true")
+	}
+	if err := validateStop(req.Stop); err != nil {
+		return err
+	}
+	for i, t := range req.Tools {
+		p := fmt.Sprintf("tools[%d]", i)
+		if t.Type != "function" {
+			return badRequest(p+".type", "field '%s.type' must be 'function', got '%s'", p, t.Type)
+		}
+		if t.Function.Name == "" {
+			return badRequest(p+".function.name", "field '%s.function.name' is required", p)
+		}
+	}
+	if len(req.ToolChoice) > 0 && string(req.ToolChoice) != "null" && len(req.Tools) == 0 {
+		return badRequest("tool_choice", "field 'tool_choice' is only allowed when 'tools' is also provided")
+	}
+	return nil
+}
+
+// validateContent checks a message's content: a string, an array of
+// content parts, or (for assistant messages with tool calls) null.
+func validateContent(p string, m *openai.Message) error {
+	c := bytes.TrimSpace(m.Content)
+	switch {
+	case len(c) == 0 || string(c) == "null":
+		if m.Role == "assistant" || m.Role == "function" {
+			return nil
+		}
+		return badRequest(p+".content", "field '%s.content' is required for %s messages", p, m.Role)
+	case c[0] == '"':
+		return nil
+	case c[0] == '[':
+		var parts []openai.ContentPart
+		if err := json.Unmarshal(c, &parts); err != nil {
+			return badRequest(p+".content", "field '%s.content' must be a string or an array of content parts", p)
+		}
+		for j, part := range parts {
+			if part.Type == "" {
+				return badRequest(fmt.Sprintf("%s.content[%d].type", p, j), "field '%s.content[%d].type' is required", p, j)
+			}
+		}
+		return nil
+	default:
+		return badRequest(p+".content", "field '%s.content' must be a string or an array of content parts", p)
+	}
+}
+
+// validateStop accepts a string, an array of strings, or null.
+func validateStop(raw json.RawMessage) error {
+	c := bytes.TrimSpace(raw)
+	if len(c) == 0 || string(c) == "null" || c[0] == '"' {
+		return nil
+	}
+	var list []string
+	if c[0] != '[' || json.Unmarshal(c, &list) != nil {
+		return badRequest("stop", "field 'stop' must be a string or an array of strings")
+	}
+	return nil
+}

@@ -1,0 +1,231 @@
+// Package api is the HTTP surface of the server: the Llama Stack and OpenAI
+// routes on an http.ServeMux, their handlers, the middleware around them,
+// and the single mapping from error to HTTP status (errors.go).
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/llama-stack-go/llama-stack-go/internal/registry"
+)
+
+// DefaultMaxBodyBytes bounds a request body when Options leave it zero.
+const DefaultMaxBodyBytes = 16 << 20
+
+// ProviderInfo describes a configured provider for /v1/providers.
+type ProviderInfo struct {
+	API          string         `json:"api"`
+	ProviderID   string         `json:"provider_id"`
+	ProviderType string         `json:"provider_type"`
+	Config       map[string]any `json:"config"`
+	Health       map[string]any `json:"health"`
+}
+
+// Options are what the handlers need.
+type Options struct {
+	Registry     *registry.Registry
+	Providers    []ProviderInfo
+	Logger       *slog.Logger
+	Version      string
+	MaxBodyBytes int64
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	reg       *registry.Registry
+	providers []ProviderInfo
+	log       *slog.Logger
+	version   string
+	maxBody   int64
+	mux       *http.ServeMux
+	routes    []route
+}
+
+type route struct {
+	method, path string
+	apiName      string // the Llama Stack API the route belongs to
+	h            http.Handler
+}
+
+// NewHandler returns the server's root handler.
+func NewHandler(o Options) http.Handler {
+	s := &Server{reg: o.Registry, providers: o.Providers, log: o.Logger, version: o.Version, maxBody: o.MaxBodyBytes, mux: http.NewServeMux()}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	s.add("GET", "/v1/models", "models", s.handle(s.listModels))
+	s.add("GET", "/v1/models/{model_id...}", "models", s.handle(s.getModel))
+	s.add("POST", "/v1/chat/completions", "inference", s.handle(s.chat))
+	s.add("GET", "/v1/health", "inspect", s.handle(s.health))
+	s.add("GET", "/v1/version", "inspect", s.handle(s.getVersion))
+	s.add("GET", "/v1/providers", "providers", s.handle(s.listProviders))
+	s.add("GET", "/v1/providers/{provider_id}", "providers", s.handle(s.getProvider))
+	s.add("GET", "/v1/inspect/routes", "inspect", s.handle(s.listRoutes))
+	// Older Llama Stack clients prefix the OpenAI routes with /v1/openai.
+	s.alias("POST", "/v1/openai/v1/chat/completions", "/v1/chat/completions")
+	s.alias("GET", "/v1/openai/v1/models", "/v1/models")
+	s.mux.Handle("/", s.handle(s.notFound))
+	return s.middleware(s.mux)
+}
+
+func (s *Server) add(method, path, apiName string, h http.Handler) {
+	s.routes = append(s.routes, route{method: method, path: path, apiName: apiName, h: h})
+	s.mux.Handle(method+" "+path, h)
+}
+
+func (s *Server) alias(method, path, target string) {
+	for _, rt := range s.routes {
+		if rt.method == method && rt.path == target {
+			s.mux.Handle(method+" "+path, rt.h)
+		}
+	}
+}
+
+// handle adapts a handler that returns an error: the error becomes the
+// response through writeError, the one mapping.
+func (s *Server) handle(fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			writeError(w, r, s.log, err)
+		}
+	})
+}
+
+// notFound answers paths no route matches, and methods a path does not
+// allow, in OpenAI's error shape.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) error {
+	var allowed []string
+	for _, rt := range s.routes {
+		if rt.method == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = rt.method
+		if _, pat := s.mux.Handler(probe); pat == rt.method+" "+rt.path {
+			allowed = append(allowed, rt.method)
+		}
+	}
+	if len(allowed) > 0 {
+		sort.Strings(allowed)
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		return &Error{Status: http.StatusMethodNotAllowed, Type: "invalid_request_error", Code: "method_not_allowed",
+			Message: "method " + r.Method + " is not allowed on " + r.URL.Path + " (allowed: " + strings.Join(allowed, ", ") + ")"}
+	}
+	return &Error{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "not_found",
+		Message: "no route for " + r.Method + " " + r.URL.Path + "; GET /v1/inspect/routes lists the routes"}
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+// requestID returns the id the middleware gave the request.
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// newRequestID returns 16 random bytes in hex.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// validRequestID accepts a caller's id if it is short and printable.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// statusWriter records the status for the access log. It keeps Flush and
+// the rest reachable through Unwrap for http.ResponseController.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// middleware wraps every request: panic recovery, request id, access log.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.LogAttrs(r.Context(), slog.LevelError, "handler panic", slog.String("request_id", id), slog.Any("panic", v))
+				if sw.status == 0 {
+					writeError(sw, r, s.log, &Error{Status: http.StatusInternalServerError, Type: "api_error", Code: "internal_error", Message: "internal server error"})
+				}
+			}
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("request_id", id),
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", sw.status),
+				slog.Duration("duration", time.Since(start)))
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// writeJSON answers 200 with v as JSON.
+func writeJSON(w http.ResponseWriter, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	return writeJSONBody(w, v)
+}
+
+func writeJSONBody(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}

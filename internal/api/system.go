@@ -1,0 +1,69 @@
+package api
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+)
+
+// health serves GET /v1/health.
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) error {
+	return writeJSON(w, map[string]string{"status": "OK"})
+}
+
+// getVersion serves GET /v1/version.
+func (s *Server) getVersion(w http.ResponseWriter, _ *http.Request) error {
+	return writeJSON(w, map[string]string{"version": s.version})
+}
+
+// listProviders serves GET /v1/providers; configs come redacted.
+func (s *Server) listProviders(w http.ResponseWriter, _ *http.Request) error {
+	return writeJSON(w, map[string]any{"data": s.providers})
+}
+
+// getProvider serves GET /v1/providers/{provider_id}.
+func (s *Server) getProvider(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("provider_id")
+	for _, p := range s.providers {
+		if p.ProviderID == id {
+			return writeJSON(w, p)
+		}
+	}
+	return &Error{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "not_found", Param: "provider_id",
+		Message: "Provider '" + id + "' not found. Use 'GET /v1/providers' to list the configured providers."}
+}
+
+// routeInfo is one entry of GET /v1/inspect/routes.
+type routeInfo struct {
+	Route         string   `json:"route"`
+	Method        string   `json:"method"`
+	ProviderTypes []string `json:"provider_types"`
+}
+
+// listRoutes serves GET /v1/inspect/routes: each route with the provider
+// types of the API it belongs to.
+func (s *Server) listRoutes(w http.ResponseWriter, _ *http.Request) error {
+	types := map[string][]string{}
+	for _, p := range s.providers {
+		types[p.API] = appendUnique(types[p.API], p.ProviderType)
+	}
+	out := make([]routeInfo, 0, len(s.routes))
+	for _, rt := range s.routes {
+		pt := types[rt.apiName]
+		if pt == nil {
+			pt = []string{}
+		}
+		sort.Strings(pt)
+		out = append(out, routeInfo{Route: strings.ReplaceAll(rt.path, "...}", "}"), Method: rt.method, ProviderTypes: pt})
+	}
+	return writeJSON(w, map[string]any{"data": out})
+}
+
+func appendUnique(list []string, v string) []string {
+	for _, x := range list {
+		if x == v {
+			return list
+		}
+	}
+	return append(list, v)
+}

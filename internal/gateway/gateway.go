@@ -1,0 +1,175 @@
+// Package gateway is the composition root: it turns a run config into
+// providers, a model registry and the HTTP handler, and runs the HTTP
+// server until its context ends, then drains it.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/llama-stack-go/llama-stack-go/internal/api"
+	"github.com/llama-stack-go/llama-stack-go/internal/config"
+	"github.com/llama-stack-go/llama-stack-go/internal/provider"
+	"github.com/llama-stack-go/llama-stack-go/internal/provider/bedrock"
+	"github.com/llama-stack-go/llama-stack-go/internal/registry"
+	"github.com/llama-stack-go/llama-stack-go/internal/version"
+)
+
+// DefaultShutdownTimeout is how long Serve lets in-flight requests finish
+// after its context ends before it cuts them.
+const DefaultShutdownTimeout = 30 * time.Second
+
+// ProviderTypes describes the provider types this build can run, by API,
+// for `llama stack list-providers`.
+var ProviderTypes = []struct{ API, Type, Description string }{
+	{"inference", "remote::bedrock", "Amazon Bedrock through its OpenAI-compatible endpoint (bearer API key)"},
+}
+
+// Options are the process-level inputs of New.
+type Options struct {
+	// Logger receives the gateway's logs; nil discards them.
+	Logger *slog.Logger
+	// LookupEnv reads the environment; nil means no variables.
+	LookupEnv config.LookupEnv
+	// HTTPClient sends upstream requests; nil means each provider's default.
+	HTTPClient *http.Client
+	// ShutdownTimeout bounds the drain in Serve; 0 means the default.
+	ShutdownTimeout time.Duration
+}
+
+// Gateway is a configured server, ready to serve.
+type Gateway struct {
+	cfg       *config.Config
+	log       *slog.Logger
+	reg       *registry.Registry
+	handler   http.Handler
+	providers []api.ProviderInfo
+	drain     time.Duration
+}
+
+// New builds the providers, registers the config's models and assembles the
+// handler. It opens no sockets.
+func New(cfg *config.Config, o Options) (*Gateway, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	env := o.LookupEnv
+	if env == nil {
+		env = func(string) (string, bool) { return "", false }
+	}
+	g := &Gateway{cfg: cfg, log: log, drain: o.ShutdownTimeout}
+	if g.drain <= 0 {
+		g.drain = DefaultShutdownTimeout
+	}
+	impls := map[string]provider.Provider{}
+	apis := make([]string, 0, len(cfg.Providers))
+	for a := range cfg.Providers {
+		apis = append(apis, a)
+	}
+	sort.Strings(apis)
+	for _, a := range apis {
+		for _, p := range cfg.EnabledProviders(a) {
+			impl, attrs, err := newProvider(p, env, o.HTTPClient)
+			if err != nil {
+				return nil, err
+			}
+			impls[p.ProviderID] = impl
+			g.providers = append(g.providers, api.ProviderInfo{
+				API: p.API, ProviderID: p.ProviderID, ProviderType: p.ProviderType,
+				Config: p.RedactedConfig(), Health: map[string]any{"status": "Not Implemented", "message": "provider does not implement health check"},
+			})
+			log.LogAttrs(context.Background(), slog.LevelInfo, "provider enabled", append([]slog.Attr{
+				slog.String("api", p.API), slog.String("provider_id", p.ProviderID), slog.String("provider_type", p.ProviderType)}, attrs...)...)
+		}
+	}
+	g.reg = registry.New(impls)
+	for _, m := range cfg.RegisteredResources.Models {
+		err := g.reg.Register(registry.Model{
+			Identifier: m.Identifier(), ProviderID: m.ProviderID, ProviderResourceID: m.ProviderModelID,
+			ModelType: m.ModelType, Metadata: m.Metadata,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Path, err)
+		}
+		log.LogAttrs(context.Background(), slog.LevelInfo, "model registered",
+			slog.String("model_id", m.Identifier()), slog.String("provider_id", m.ProviderID),
+			slog.String("provider_model_id", m.ProviderModelID), slog.String("model_type", m.ModelType))
+	}
+	for _, m := range cfg.DroppedModels() {
+		log.LogAttrs(context.Background(), slog.LevelInfo, "model skipped: its provider is disabled",
+			slog.String("model_id", m.ModelID), slog.String("provider_id", m.ProviderID))
+	}
+	if len(impls) == 0 {
+		log.Warn("no inference provider is enabled; for Bedrock set AWS_BEARER_TOKEN_BEDROCK or name a config file")
+	}
+	g.handler = api.NewHandler(api.Options{
+		Registry:     g.reg,
+		Providers:    g.providers,
+		Logger:       log,
+		Version:      version.String(),
+		MaxBodyBytes: cfg.Server.MaxRequestBodyBytes,
+	})
+	return g, nil
+}
+
+// newProvider builds one provider from its config; the set of types is
+// small and known, so this is a switch (Litestream's NewReplicaFromConfig).
+func newProvider(p *config.Provider, env config.LookupEnv, hc *http.Client) (provider.Provider, []slog.Attr, error) {
+	switch s := p.Settings.(type) {
+	case *config.BedrockConfig:
+		b, err := bedrock.New(p.ProviderID, s, bedrock.Options{LookupEnv: env, HTTPClient: hc})
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", p.Path, err)
+		}
+		return b, []slog.Attr{slog.String("region", b.Region()), slog.String("endpoint", b.Endpoint()), slog.Bool("api_key_set", b.HasKey())}, nil
+	default:
+		return nil, nil, fmt.Errorf("%s: provider type %q cannot be run by this build", p.Path, p.ProviderType)
+	}
+}
+
+// Handler returns the root HTTP handler.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// Registry returns the model registry.
+func (g *Gateway) Registry() *registry.Registry { return g.reg }
+
+// Serve serves HTTP on ln until ctx ends, then stops accepting, lets
+// in-flight requests finish for up to the shutdown timeout, and cuts what
+// is left. It returns nil after a clean drain.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           g.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	g.log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("version", version.String()))
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	g.log.Info("shutting down", slog.Duration("drain", g.drain))
+	sctx, cancel := context.WithTimeout(context.Background(), g.drain)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		g.log.Warn("drain deadline passed; closing the remaining connections")
+		_ = srv.Close()
+		err = nil
+	}
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", serr)
+	}
+	return err
+}

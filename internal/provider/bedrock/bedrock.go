@@ -1,0 +1,166 @@
+// Package bedrock is the Amazon Bedrock provider. Chat goes to Bedrock
+// Runtime's OpenAI-compatible surface (/openai/v1) through the
+// openaicompat adapter; this package adds what is Bedrock's own: region and
+// endpoint resolution the way AWS SDKs do it, the Bedrock API key, and
+// error messages that say which credential to fix.
+package bedrock
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/llama-stack-go/llama-stack-go/internal/config"
+	"github.com/llama-stack-go/llama-stack-go/internal/provider"
+	"github.com/llama-stack-go/llama-stack-go/internal/provider/openaicompat"
+)
+
+// DefaultRegion is used when neither the config nor the environment names
+// a region.
+const DefaultRegion = "us-west-2"
+
+// regionRE accepts AWS region names and nothing that could change a host.
+var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
+
+// Provider is a Bedrock inference provider.
+type Provider struct {
+	*openaicompat.Client
+	id       string
+	region   string
+	endpoint string
+	key      string
+}
+
+var _ provider.Provider = (*Provider)(nil)
+
+// Options carry what New needs besides the provider's config.
+type Options struct {
+	// LookupEnv reads the environment (os.LookupEnv in production).
+	LookupEnv config.LookupEnv
+	// HTTPClient sends upstream requests; nil means the default client.
+	HTTPClient *http.Client
+}
+
+// New builds the provider with the given provider_id from its config.
+func New(id string, cfg *config.BedrockConfig, o Options) (*Provider, error) {
+	env := o.LookupEnv
+	if env == nil {
+		env = func(string) (string, bool) { return "", false }
+	}
+	p := &Provider{id: id}
+	p.region = firstNonEmpty(cfg.RegionName, getenv(env, "AWS_DEFAULT_REGION"), getenv(env, "AWS_REGION"), DefaultRegion)
+	if !regionRE.MatchString(p.region) {
+		return nil, fmt.Errorf("bedrock provider %s: region_name %q is not an AWS region name", id, p.region)
+	}
+	endpoint, err := resolveEndpoint(cfg.BaseURL, p.region, env)
+	if err != nil {
+		return nil, fmt.Errorf("bedrock provider %s: %w", id, err)
+	}
+	p.endpoint = endpoint
+	p.key = firstNonEmpty(strings.TrimSpace(cfg.APIKey.Value()), getenv(env, "AWS_BEARER_TOKEN_BEDROCK"))
+	p.Client = openaicompat.New(openaicompat.Options{
+		ProviderID:     id,
+		BaseURL:        endpoint + "/openai/v1",
+		HTTPClient:     o.HTTPClient,
+		Authorize:      p.authorize,
+		TranslateError: p.translateError,
+	})
+	return p, nil
+}
+
+// Region is the AWS region requests go to.
+func (p *Provider) Region() string { return p.region }
+
+// Endpoint is the Bedrock Runtime base URL requests go to.
+func (p *Provider) Endpoint() string { return p.endpoint }
+
+// HasKey reports whether a Bedrock API key is configured.
+func (p *Provider) HasKey() bool { return p.key != "" }
+
+// resolveEndpoint picks the Bedrock Runtime base URL the way the AWS SDKs
+// do: the config's base_url, then AWS_ENDPOINT_URL_BEDROCK_RUNTIME, then
+// AWS_ENDPOINT_URL (both ignored when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS
+// is true), then the regional public endpoint.
+func resolveEndpoint(configured, region string, env config.LookupEnv) (string, error) {
+	u := configured
+	if u == "" && !strings.EqualFold(getenv(env, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "true") {
+		u = firstNonEmpty(getenv(env, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"), getenv(env, "AWS_ENDPOINT_URL"))
+	}
+	if u == "" {
+		suffix := "amazonaws.com"
+		if strings.HasPrefix(region, "cn-") {
+			suffix = "amazonaws.com.cn"
+		}
+		return "https://bedrock-runtime." + region + "." + suffix, nil
+	}
+	parsed, err := url.Parse(u)
+	if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
+		return "", fmt.Errorf("endpoint %q is not an http(s) URL", u)
+	}
+	// A base that already ends in /openai/v1 is accepted as well.
+	return strings.TrimSuffix(strings.TrimSuffix(strings.TrimRight(u, "/"), "/openai/v1"), "/"), nil
+}
+
+func (p *Provider) authorize(_ context.Context, h http.Header) error {
+	if p.key == "" {
+		return &provider.Error{
+			Provider:   p.id,
+			StatusCode: http.StatusUnauthorized,
+			Type:       "authentication_error",
+			Code:       "missing_api_key",
+			Message:    "the server has no Bedrock API key: set AWS_BEARER_TOKEN_BEDROCK (or the provider's api_key) where the server runs and restart it",
+		}
+	}
+	h.Set("Authorization", "Bearer "+p.key)
+	return nil
+}
+
+// translateError rewords Bedrock's auth and access errors (all 403s on the
+// wire) into 401/403 answers that say what the operator has to fix.
+// Bedrock's own text is kept at the end; it never contains the key.
+func (p *Provider) translateError(e *provider.Error) {
+	msg := strings.ToLower(e.Message)
+	switch {
+	case strings.Contains(msg, "bearer token has expired"):
+		e.StatusCode, e.Type, e.Code = http.StatusUnauthorized, "authentication_error", "expired_api_key"
+		e.Message = fmt.Sprintf("Bedrock rejected the server's API key because it has expired; put a fresh key in %s and restart the server (Bedrock said: %s)", p.keySource(), e.Message)
+	case strings.Contains(msg, "api key is valid"), strings.Contains(msg, "invalid api key format"),
+		strings.Contains(msg, "security token included in the request is invalid"), e.Code == "UnrecognizedClientException":
+		e.StatusCode, e.Type, e.Code = http.StatusUnauthorized, "authentication_error", "invalid_api_key"
+		e.Message = fmt.Sprintf("Bedrock rejected the server's API key as invalid; check %s (Bedrock said: %s)", p.keySource(), e.Message)
+	case strings.Contains(msg, "security token included in the request is expired"):
+		e.StatusCode, e.Type, e.Code = http.StatusUnauthorized, "authentication_error", "expired_credentials"
+		e.Message = "the server's AWS credentials have expired; refresh them where the server runs (Bedrock said: " + e.Message + ")"
+	case strings.Contains(msg, "don't have access to the model"):
+		e.StatusCode, e.Type, e.Code = http.StatusForbidden, "permission_error", "model_access_denied"
+		e.Message = fmt.Sprintf("the server's Bedrock credentials have no access to this model in %s; request access in the Bedrock console or use another model (Bedrock said: %s)", p.region, e.Message)
+	case strings.Contains(msg, "is not authorized to perform"):
+		e.StatusCode, e.Type, e.Code = http.StatusForbidden, "permission_error", "iam_access_denied"
+		e.Message = "the IAM identity behind the server's Bedrock credentials is not allowed to call this model; grant it bedrock:InvokeModel (and bedrock:CallWithBearerToken for API keys)"
+	case e.StatusCode == http.StatusForbidden && e.Code == "AccessDeniedException":
+		e.Type = "permission_error"
+		e.Message = fmt.Sprintf("Bedrock denied access; check %s and the model's access settings (Bedrock said: %s)", p.keySource(), e.Message)
+	}
+}
+
+// keySource names where the operator sets the key.
+func (p *Provider) keySource() string {
+	return "AWS_BEARER_TOKEN_BEDROCK (or the provider's api_key)"
+}
+
+func getenv(env config.LookupEnv, name string) string {
+	v, _ := env(name)
+	return strings.TrimSpace(v)
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
