@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	oai "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -288,7 +287,9 @@ func TestNotebook(t *testing.T) {
 		}) == nil {
 			t.Error("no request with temperature 0.9, top_p 0.95, max_tokens 400")
 		}
-		multi := find(func(c *bedrocktest.ChatRequest) bool { return len(c.Messages) == 3 && c.Messages[0].Text == "My name is Alice" })
+		multi := find(func(c *bedrocktest.ChatRequest) bool {
+			return len(c.Messages) == 3 && c.Messages[0].Text == "My name is Alice"
+		})
 		if multi == nil || multi.Messages[1].Role != "assistant" || multi.Messages[1].Text != "Nice to meet you, Alice! How can I help you today?" || multi.Messages[2].Text != "What is my name?" {
 			t.Errorf("multi-turn history not intact: %+v", multi)
 		}
@@ -344,4 +345,3 @@ func getJSON(t *testing.T, url string, v any) int {
 	return resp.StatusCode
 }
 
-var _ = time.Second

@@ -88,8 +88,8 @@ type BedrockConfig struct {
 
 // Default values of BedrockConfig fields (those of OGX's BedrockBaseConfig).
 const (
-	defaultAWSTimeout    = 60   // seconds
-	defaultSessionTTL    = 3600 // seconds
+	defaultAWSTimeout = 60   // seconds
+	defaultSessionTTL = 3600 // seconds
 )
 
 func newBedrockConfig() *BedrockConfig {
