@@ -344,4 +344,3 @@ func getJSON(t *testing.T, url string, v any) int {
 	}
 	return resp.StatusCode
 }
-
