@@ -243,6 +243,28 @@ func TestChatUpstreamUnreachable(t *testing.T) {
 	errorDetail(t, b)
 }
 
+func TestChatUpstreamTimeout(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // so the server notices the client leaving
+		<-r.Context().Done()               // never answers
+	}))
+	defer up.Close()
+	hc := &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 50 * time.Millisecond}}
+	reg := registry.New(map[string]provider.Provider{
+		"up": openaicompat.New(openaicompat.Options{ProviderID: "up", BaseURL: up.URL + "/v1", HTTPClient: hc}),
+	})
+	_ = reg.Register(registry.Model{Identifier: "m", ProviderID: "up"})
+	gw := httptest.NewServer(NewHandler(Options{Registry: reg}))
+	defer gw.Close()
+	resp, b := post(t, gw.URL, `{"model":"m","messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("status %d: %s", resp.StatusCode, b)
+	}
+	if e := errorDetail(t, b); deref(e.Code) != "upstream_timeout" {
+		t.Errorf("code = %q", deref(e.Code))
+	}
+}
+
 // sseLines reads "data: " payloads until the body ends.
 func sseLines(t *testing.T, r io.Reader) []string {
 	t.Helper()
@@ -389,6 +411,7 @@ func TestStreamNotBuffered(t *testing.T) {
 func TestClientDisconnectCancelsUpstream(t *testing.T) {
 	canceled := make(chan struct{})
 	url, _ := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprintf(w, "data: %s\n\n", chunkJSON("m", "a", ""))
 		w.(http.Flusher).Flush()
