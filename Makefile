@@ -15,7 +15,7 @@ build: ## build bin/llama
 run: build ## build and run the server: make run CONFIG=./config.yaml (no CONFIG: the built-in starter)
 	./$(BIN) stack run $(CONFIG)
 
-test: deps vet unit fuzz ## everything CI runs: tools, vet, all tests with -race (end-to-end included), fuzz smoke
+test: deps vet fuzz unit ## everything CI runs: tools, vet, all tests with -race (end-to-end included), fuzz smoke
 
 deps: ## install what the tests need (npm packages of e2e/js; curl, jq from Debian if missing)
 	@command -v curl >/dev/null && command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq curl jq; }

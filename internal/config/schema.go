@@ -93,28 +93,8 @@ func yamlFields(t reflect.Type) (map[string]reflect.Type, []string) {
 }
 
 func (s *schema) structure(n *yaml.Node, t reflect.Type, path string) {
-	if n.Kind != yaml.MappingNode {
-		s.probs.addf(n, path, "expected a mapping, got %s", describe(n))
-		return
-	}
 	fields, names := yamlFields(t)
-	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		kn, vn := n.Content[i], n.Content[i+1]
-		if isMergeKey(kn) {
-			s.merge(vn, t, path)
-			continue
-		}
-		key, ok := s.key(kn, path)
-		if !ok {
-			continue
-		}
-		kp := joinPath(path, key)
-		if line, dup := seen[key]; dup {
-			s.probs.addf(kn, kp, "duplicate key (first set on line %d)", line)
-			continue
-		}
-		seen[key] = kn.Line
+	s.entries(n, t, path, func(key, kp string, kn, vn *yaml.Node) {
 		ft, ok := fields[key]
 		if !ok {
 			if c := closest(key, names); c != "" {
@@ -122,13 +102,20 @@ func (s *schema) structure(n *yaml.Node, t reflect.Type, path string) {
 			} else {
 				s.probs.add(kn, kp, errors.New("unknown field"))
 			}
-			continue
+			return
 		}
 		s.check(vn, ft, kp)
-	}
+	})
 }
 
 func (s *schema) mapping(n *yaml.Node, t reflect.Type, path string) {
+	s.entries(n, t, path, func(_, kp string, _, vn *yaml.Node) { s.check(vn, t.Elem(), kp) })
+}
+
+// entries walks the key/value pairs of a mapping node, following merge
+// keys into t and reporting non-mappings and duplicate keys; fn checks each
+// remaining pair.
+func (s *schema) entries(n *yaml.Node, t reflect.Type, path string, fn func(key, kp string, kn, vn *yaml.Node)) {
 	if n.Kind != yaml.MappingNode {
 		s.probs.addf(n, path, "expected a mapping, got %s", describe(n))
 		return
@@ -150,7 +137,7 @@ func (s *schema) mapping(n *yaml.Node, t reflect.Type, path string) {
 			continue
 		}
 		seen[key] = kn.Line
-		s.check(vn, t.Elem(), kp)
+		fn(key, kp, kn, vn)
 	}
 }
 
