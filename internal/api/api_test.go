@@ -105,7 +105,7 @@ func TestChatBadInput(t *testing.T) {
 		{"tool message without id", `{"model":"` + modelID + `","messages":[{"role":"tool","content":"x"}]}`, 400, "messages[0].tool_call_id", "required"},
 		{"unknown model", `{"model":"nope",` + msgs + `}`, 404, "model", "Model 'nope' not found"},
 		{"unknown provider prefix", `{"model":"other/x",` + msgs + `}`, 404, "model", "not found"},
-		{"embedding model", `{"model":"emb",` + msgs + `}`, 400, "model", "embedding model"},
+		{"embedding model", `{"model":"emb",` + msgs + `}`, 400, "model", "model_type 'embedding'"},
 		{"too large", `{"model":"` + modelID + `",` + msgs + `,"user":"` + strings.Repeat("x", 5000) + `"}`, 413, "", "larger than"},
 	}
 	for _, tt := range tests {

@@ -33,43 +33,58 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) error {
 	if err := validateChat(&req); err != nil {
 		return err
 	}
-	rt, err := s.reg.Lookup(req.Model)
+	rt, err := s.lookup(req.Model, registry.TypeLLM, "chat completions")
 	if err != nil {
 		return err
 	}
-	if rt.Model.ModelType != registry.TypeLLM {
-		return badRequest("model", "model '%s' is a %s model and cannot serve chat completions", req.Model, rt.Model.ModelType)
+	data, err := providerData(r)
+	if err != nil {
+		return err
 	}
-	preq := &provider.Request{Model: rt.Model.ProviderResourceID, ClientModel: req.Model, Chat: &req, Raw: body}
+	preq := &provider.Request{Model: rt.Model.ProviderResourceID, ClientModel: req.Model, Chat: &req, Raw: body, Data: data}
 	if !req.Stream {
 		resp, err := rt.Provider.Chat(r.Context(), preq)
 		if err != nil {
 			return err
 		}
-		out, err := resp.Body()
-		if err != nil {
-			return fmt.Errorf("encode completion: %w", err)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(out)
-		return nil
+		return writeBody(w, resp)
 	}
-	return s.relay(w, r, rt, preq)
-}
-
-// relay streams a completion. Until the first chunk arrives nothing has
-// been written, so an early failure is still a plain HTTP error; after
-// that, failures become one in-band error event and the stream ends
-// without [DONE], so no client mistakes it for a finished answer.
-func (s *Server) relay(w http.ResponseWriter, r *http.Request, rt *registry.Route, preq *provider.Request) error {
 	st, err := rt.Provider.ChatStream(r.Context(), preq)
 	if err != nil {
 		return err
 	}
+	return relay(s, w, r, st, rt.Model.ProviderID)
+}
+
+// bodied is a response or chunk that knows its wire JSON.
+type bodied interface {
+	Body() ([]byte, error)
+}
+
+// writeBody answers 200 with a response's JSON.
+func writeBody(w http.ResponseWriter, v bodied) error {
+	out, err := v.Body()
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out)
+	return nil
+}
+
+// relay streams chunks to the client on the request's goroutine. Until
+// the first chunk arrives nothing has been written, so an early failure is
+// still a plain HTTP error; after that, failures become one in-band error
+// event and the stream ends without [DONE], so no client mistakes it for a
+// finished answer.
+func relay[T bodied](s *Server, w http.ResponseWriter, r *http.Request, st interface {
+	Next() (T, error)
+	Close() error
+}, providerID string) error {
 	defer st.Close()
 	chunk, err := st.Next()
 	if err == io.EOF {
-		return &provider.Error{Provider: rt.Model.ProviderID, StatusCode: http.StatusBadGateway, Type: "api_error", Message: "the upstream ended the stream without sending anything"}
+		return &provider.Error{Provider: providerID, StatusCode: http.StatusBadGateway, Type: "api_error", Message: "the upstream ended the stream without sending anything"}
 	}
 	if err != nil {
 		return err

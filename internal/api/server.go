@@ -68,6 +68,8 @@ func NewHandler(o Options) http.Handler {
 	s.add("GET", "/v1/models", "models", s.handle(s.listModels))
 	s.add("GET", "/v1/models/{model_id...}", "models", s.handle(s.getModel))
 	s.add("POST", "/v1/chat/completions", "inference", s.handle(s.chat))
+	s.add("POST", "/v1/completions", "inference", s.handle(s.completions))
+	s.add("POST", "/v1/embeddings", "inference", s.handle(s.embeddings))
 	s.add("GET", "/v1/health", "inspect", s.handle(s.health))
 	s.add("GET", "/v1/version", "inspect", s.handle(s.getVersion))
 	s.add("GET", "/v1/providers", "providers", s.handle(s.listProviders))
@@ -75,6 +77,8 @@ func NewHandler(o Options) http.Handler {
 	s.add("GET", "/v1/inspect/routes", "inspect", s.handle(s.listRoutes))
 	// Older Llama Stack clients prefix the OpenAI routes with /v1/openai.
 	s.alias("POST", "/v1/openai/v1/chat/completions", "/v1/chat/completions")
+	s.alias("POST", "/v1/openai/v1/completions", "/v1/completions")
+	s.alias("POST", "/v1/openai/v1/embeddings", "/v1/embeddings")
 	s.alias("GET", "/v1/openai/v1/models", "/v1/models")
 	s.mux.Handle("/", s.handle(s.notFound))
 	return s.middleware(s.mux)

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -34,3 +35,8 @@ func (e *Error) Error() string {
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
+
+// ErrUnsupported reports a request for something the provider does not
+// serve (embeddings from a chat-only upstream, say). The handler turns it
+// into a 400 that names the model.
+var ErrUnsupported = errors.New("not supported by the provider")

@@ -38,4 +38,6 @@ type Request struct {
 	Chat *openai.ChatCompletionRequest
 	// Raw is the client's body, for passthrough adapters.
 	Raw json.RawMessage
+	// Data is the caller's X-LlamaStack-Provider-Data.
+	Data Data
 }

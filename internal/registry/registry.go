@@ -56,6 +56,9 @@ type Model struct {
 	Metadata map[string]any
 	// Created is when the model was registered.
 	Created time.Time
+	// Discovered marks a model listed by its provider rather than
+	// registered; SetDiscovered replaces these.
+	Discovered bool
 }
 
 // Route is the answer to a lookup: the model and the provider serving it.
@@ -117,6 +120,64 @@ func (r *Registry) Register(m Model) error {
 	next.routes[m.Identifier] = &Route{Model: m, Provider: p}
 	r.snap.Store(next)
 	return nil
+}
+
+// SetDiscovered replaces the models discovered from one provider with
+// models (each named by its Identifier). A discovered model never shadows
+// a registered one with the same id. It returns how many models were added
+// and removed.
+func (r *Registry) SetDiscovered(providerID string, models []Model) (added, removed int, err error) {
+	p, ok := r.providers[providerID]
+	if !ok {
+		return 0, 0, fmt.Errorf("discovered models: %w: %q", ErrProviderNotFound, providerID)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.snap.Load()
+	next := &snapshot{routes: make(map[string]*Route, len(old.routes)+len(models))}
+	for _, id := range old.order {
+		rt := old.routes[id]
+		if rt.Model.Discovered && rt.Model.ProviderID == providerID {
+			continue
+		}
+		next.routes[id] = rt
+		next.order = append(next.order, id)
+	}
+	now := time.Now()
+	for _, m := range models {
+		if _, taken := next.routes[m.Identifier]; taken || m.Identifier == "" {
+			continue
+		}
+		m.ProviderID, m.Discovered = providerID, true
+		if m.ProviderResourceID == "" {
+			m.ProviderResourceID = m.Identifier
+		}
+		if m.ModelType == "" {
+			m.ModelType = TypeLLM
+		}
+		if m.Metadata == nil {
+			m.Metadata = map[string]any{}
+		}
+		if prev, ok := old.routes[m.Identifier]; ok && prev.Model.Discovered {
+			m.Created = prev.Model.Created
+		} else {
+			added++
+		}
+		if m.Created.IsZero() {
+			m.Created = now
+		}
+		next.routes[m.Identifier] = &Route{Model: m, Provider: p}
+		next.order = append(next.order, m.Identifier)
+	}
+	for id, rt := range old.routes {
+		if rt.Model.Discovered && rt.Model.ProviderID == providerID {
+			if _, still := next.routes[id]; !still {
+				removed++
+			}
+		}
+	}
+	r.snap.Store(next)
+	return added, removed, nil
 }
 
 // Lookup finds the route for a client model id. Like Llama Stack, an id of

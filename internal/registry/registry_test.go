@@ -2,6 +2,7 @@ package registry
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -65,5 +66,44 @@ func TestRegistryConcurrent(t *testing.T) {
 	wg.Wait()
 	if n := len(r.List()); n != 26 {
 		t.Errorf("%d models, want 26", n)
+	}
+}
+
+func TestSetDiscovered(t *testing.T) {
+	r := New(map[string]provider.Provider{"ollama": nil, "openai": nil})
+	if err := r.Register(Model{Identifier: "ollama/llama3.2:3b", ProviderID: "ollama", ProviderResourceID: "llama3.2:3b", Metadata: map[string]any{"pinned": true}}); err != nil {
+		t.Fatal(err)
+	}
+	added, removed, err := r.SetDiscovered("ollama", []Model{
+		{Identifier: "ollama/llama3.2:3b", ProviderResourceID: "llama3.2:3b"}, // registered: kept as registered
+		{Identifier: "ollama/qwen3:8b", ProviderResourceID: "qwen3:8b"},
+		{Identifier: "ollama/nomic-embed-text", ProviderResourceID: "nomic-embed-text", ModelType: TypeEmbedding},
+	})
+	if err != nil || added != 2 || removed != 0 {
+		t.Fatalf("first: added %d removed %d err %v", added, removed, err)
+	}
+	if m, _ := r.Get("ollama/llama3.2:3b"); m.Discovered || m.Metadata["pinned"] != true {
+		t.Errorf("registered model was shadowed: %+v", m)
+	}
+	if _, _, err := r.SetDiscovered("openai", []Model{{Identifier: "openai/gpt-4o", ProviderResourceID: "gpt-4o"}}); err != nil {
+		t.Fatal(err)
+	}
+	added, removed, _ = r.SetDiscovered("ollama", []Model{{Identifier: "ollama/qwen3:8b", ProviderResourceID: "qwen3:8b"}})
+	if added != 0 || removed != 1 {
+		t.Errorf("refresh: added %d removed %d", added, removed)
+	}
+	if _, err := r.Lookup("ollama/nomic-embed-text"); err != nil {
+		// The provider fallback still routes it; the listing no longer has it.
+		t.Errorf("lookup: %v", err)
+	}
+	var ids []string
+	for _, m := range r.List() {
+		ids = append(ids, m.Identifier)
+	}
+	if got := strings.Join(ids, ","); got != "ollama/llama3.2:3b,openai/gpt-4o,ollama/qwen3:8b" {
+		t.Errorf("List = %s", got)
+	}
+	if _, _, err := r.SetDiscovered("nope", nil); !errors.Is(err, ErrProviderNotFound) {
+		t.Errorf("unknown provider: %v", err)
 	}
 }

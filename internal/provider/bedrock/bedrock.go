@@ -6,7 +6,6 @@
 package bedrock
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -104,7 +103,17 @@ func resolveEndpoint(configured, region string, env config.LookupEnv) (string, e
 	return strings.TrimSuffix(strings.TrimSuffix(strings.TrimRight(u, "/"), "/openai/v1"), "/"), nil
 }
 
-func (p *Provider) authorize(_ context.Context, h http.Header) error {
+// ProviderDataKey is the X-LlamaStack-Provider-Data member that carries a
+// per-request Bedrock API key, as Llama Stack clients send it.
+const ProviderDataKey = "aws_bearer_token_bedrock"
+
+// authorize sets the bearer key: the caller's per-request key when the
+// provider data carries one, else the server's.
+func (p *Provider) authorize(h http.Header, data provider.Data) error {
+	if k := strings.TrimSpace(data[ProviderDataKey]); k != "" {
+		h.Set("Authorization", "Bearer "+k)
+		return nil
+	}
 	if p.key == "" {
 		return &provider.Error{
 			Provider:   p.id,

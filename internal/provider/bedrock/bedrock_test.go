@@ -75,7 +75,7 @@ func TestKeySource(t *testing.T) {
 				t.Fatal(err)
 			}
 			h := http.Header{}
-			err = p.authorize(t.Context(), h)
+			err = p.authorize(h, nil)
 			if tt.wantKey == "" {
 				var pe *provider.Error
 				if err == nil || !asProviderError(err, &pe) || pe.StatusCode != 401 || !strings.Contains(pe.Message, "AWS_BEARER_TOKEN_BEDROCK") {
@@ -90,6 +90,24 @@ func TestKeySource(t *testing.T) {
 				t.Errorf("Authorization = %q", got)
 			}
 		})
+	}
+}
+
+func TestPerRequestKey(t *testing.T) {
+	p, err := New("bedrock", &config.BedrockConfig{APIKey: "server-key"}, Options{LookupEnv: envOf()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	if err := p.authorize(h, provider.Data{ProviderDataKey: "caller-key"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Get("Authorization"); got != "Bearer caller-key" {
+		t.Errorf("Authorization = %q", got)
+	}
+	noKey, _ := New("bedrock", &config.BedrockConfig{}, Options{LookupEnv: envOf()})
+	if err := noKey.authorize(h, provider.Data{ProviderDataKey: "caller-key"}); err != nil {
+		t.Errorf("a caller key must work without a server key: %v", err)
 	}
 }
 

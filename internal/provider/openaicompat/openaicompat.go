@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/llama-stack-go/llama-stack-go/internal/openai"
@@ -34,31 +35,44 @@ type Options struct {
 	// BaseURL is the upstream's OpenAI base, without a trailing slash, e.g.
 	// https://bedrock-runtime.us-west-2.amazonaws.com/openai/v1.
 	BaseURL string
+	// Query is added to every request URL (Azure's api-version).
+	Query url.Values
 	// HTTPClient sends the requests; nil means NewHTTPClient().
 	HTTPClient *http.Client
-	// Authorize adds credentials to an outgoing request. A returned error
-	// (a *provider.Error) stops the request before it is sent.
-	Authorize func(ctx context.Context, h http.Header) error
+	// Authorize adds credentials to an outgoing request, given the
+	// caller's provider data. A returned error (a *provider.Error) stops
+	// the request before it is sent.
+	Authorize func(h http.Header, data provider.Data) error
 	// TranslateError lets a provider reword an upstream error, for example
 	// to say which credential to fix. It runs on every *provider.Error the
 	// client builds from an upstream response.
 	TranslateError func(e *provider.Error)
+	// Completions and Embeddings say whether the upstream serves the
+	// legacy /completions and /embeddings routes; when false the client
+	// answers provider.ErrUnsupported without calling it.
+	Completions, Embeddings bool
+	// ListModels says whether the upstream serves GET /models.
+	ListModels bool
 }
 
-// Client sends chat completions to one OpenAI-compatible upstream.
+// Client sends requests to one OpenAI-compatible upstream.
 type Client struct {
-	o       Options
-	chatURL string
+	o Options
 }
 
-var _ provider.Provider = (*Client)(nil)
+var (
+	_ provider.Provider    = (*Client)(nil)
+	_ provider.Completer   = (*Client)(nil)
+	_ provider.Embedder    = (*Client)(nil)
+	_ provider.ModelLister = (*Client)(nil)
+)
 
 // New returns a Client for the upstream o describes.
 func New(o Options) *Client {
 	if o.HTTPClient == nil {
 		o.HTTPClient = NewHTTPClient()
 	}
-	return &Client{o: o, chatURL: o.BaseURL + "/chat/completions"}
+	return &Client{o: o}
 }
 
 // NewHTTPClient returns the client upstream calls use by default: proxies
@@ -66,7 +80,13 @@ func New(o Options) *Client {
 // HTTP/2, bounded dial and TLS handshakes, and no overall timeout, so that
 // long streams are not cut.
 func NewHTTPClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
+	return &http.Client{Transport: NewTransport()}
+}
+
+// NewTransport returns the transport behind NewHTTPClient, for callers
+// that adjust it (TLS settings, say) before use.
+func NewTransport() *http.Transport {
+	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
@@ -78,13 +98,113 @@ func NewHTTPClient() *http.Client {
 		// Non-streamed completions send headers only when the model is
 		// done, which for long reasoning answers takes minutes.
 		ResponseHeaderTimeout: 10 * time.Minute,
-	}}
+	}
 }
 
 // Chat sends a non-streamed completion and returns the upstream's body with
 // the client's model id restored.
 func (c *Client) Chat(ctx context.Context, req *provider.Request) (*openai.ChatCompletion, error) {
-	resp, err := c.send(ctx, req, false)
+	var out openai.ChatCompletion
+	raw, err := c.roundTrip(ctx, "/chat/completions", req.Raw, req.Model, req.ClientModel, req.Data, &out)
+	if err != nil {
+		return nil, err
+	}
+	out.Model, out.Raw = req.ClientModel, raw
+	return &out, nil
+}
+
+// ChatStream opens a streamed completion. It returns once the upstream has
+// answered with its status, so that a refusal is still a plain error.
+func (c *Client) ChatStream(ctx context.Context, req *provider.Request) (provider.Stream, error) {
+	resp, err := c.send(ctx, "/chat/completions", req.Raw, req.Model, req.Data, true)
+	if err != nil {
+		return nil, err
+	}
+	return newStream(c, ctx, resp.Body, req.ClientModel, func(ch *openai.ChatCompletionChunk) bool {
+		return ch.Usage != nil || ch.Finished()
+	}), nil
+}
+
+// Complete sends a non-streamed legacy completion.
+func (c *Client) Complete(ctx context.Context, req *provider.CompletionRequest) (*openai.Completion, error) {
+	if !c.o.Completions {
+		return nil, c.unsupported("completions")
+	}
+	var out openai.Completion
+	raw, err := c.roundTrip(ctx, "/completions", req.Raw, req.Model, req.ClientModel, req.Data, &out)
+	if err != nil {
+		return nil, err
+	}
+	out.Model, out.Raw = req.ClientModel, raw
+	return &out, nil
+}
+
+// CompleteStream opens a streamed legacy completion.
+func (c *Client) CompleteStream(ctx context.Context, req *provider.CompletionRequest) (provider.CompletionStream, error) {
+	if !c.o.Completions {
+		return nil, c.unsupported("completions")
+	}
+	resp, err := c.send(ctx, "/completions", req.Raw, req.Model, req.Data, true)
+	if err != nil {
+		return nil, err
+	}
+	return newStream(c, ctx, resp.Body, req.ClientModel, func(ch *openai.Completion) bool {
+		return ch.Usage != nil || ch.Finished()
+	}), nil
+}
+
+// Embed sends an embeddings request.
+func (c *Client) Embed(ctx context.Context, req *provider.EmbedRequest) (*openai.EmbeddingList, error) {
+	if !c.o.Embeddings {
+		return nil, c.unsupported("embeddings")
+	}
+	var out openai.EmbeddingList
+	raw, err := c.roundTrip(ctx, "/embeddings", req.Raw, req.Model, req.ClientModel, req.Data, &out)
+	if err != nil {
+		return nil, err
+	}
+	out.Model, out.Raw = req.ClientModel, raw
+	return &out, nil
+}
+
+// ListModels asks the upstream which models it serves (GET /models).
+func (c *Client) ListModels(ctx context.Context) ([]openai.Model, error) {
+	if !c.o.ListModels {
+		return nil, c.unsupported("model listing")
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/models"), nil)
+	if err != nil {
+		return nil, fmt.Errorf("build upstream request: %w", err)
+	}
+	hreq.Header.Set("Accept", "application/json")
+	resp, err := c.do(ctx, hreq, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var list openai.ModelList
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxResponseBytes)).Decode(&list); err != nil {
+		return nil, &provider.Error{Provider: c.o.ProviderID, StatusCode: http.StatusBadGateway, Type: "api_error", Message: "upstream sent a malformed model list", Err: err}
+	}
+	return list.Data, nil
+}
+
+func (c *Client) unsupported(what string) error {
+	return fmt.Errorf("provider %s: %s: %w", c.o.ProviderID, what, provider.ErrUnsupported)
+}
+
+func (c *Client) url(path string) string {
+	u := c.o.BaseURL + path
+	if len(c.o.Query) > 0 {
+		u += "?" + c.o.Query.Encode()
+	}
+	return u
+}
+
+// roundTrip posts a non-streamed request and decodes the answer into out;
+// it returns the upstream body with the client's model id restored.
+func (c *Client) roundTrip(ctx context.Context, path string, raw []byte, model, clientModel string, data provider.Data, out any) ([]byte, error) {
+	resp, err := c.send(ctx, path, raw, model, data, false)
 	if err != nil {
 		return nil, err
 	}
@@ -96,37 +216,24 @@ func (c *Client) Chat(ctx context.Context, req *provider.Request) (*openai.ChatC
 	if len(body) > maxResponseBytes {
 		return nil, &provider.Error{Provider: c.o.ProviderID, StatusCode: http.StatusBadGateway, Type: "api_error", Message: "upstream response is too large"}
 	}
-	var out openai.ChatCompletion
-	if err := json.Unmarshal(body, &out); err != nil {
-		return nil, &provider.Error{Provider: c.o.ProviderID, StatusCode: http.StatusBadGateway, Type: "api_error", Message: "upstream sent a malformed completion", Err: err}
+	if err := json.Unmarshal(body, out); err != nil {
+		return nil, &provider.Error{Provider: c.o.ProviderID, StatusCode: http.StatusBadGateway, Type: "api_error", Message: "upstream sent a malformed response", Err: err}
 	}
-	raw, err := openai.SetTopLevelString(body, "model", req.ClientModel)
+	fixed, err := openai.SetTopLevelString(body, "model", clientModel)
 	if err != nil {
-		return nil, &provider.Error{Provider: c.o.ProviderID, StatusCode: http.StatusBadGateway, Type: "api_error", Message: "upstream sent a malformed completion", Err: err}
+		return nil, &provider.Error{Provider: c.o.ProviderID, StatusCode: http.StatusBadGateway, Type: "api_error", Message: "upstream sent a malformed response", Err: err}
 	}
-	out.Model = req.ClientModel
-	out.Raw = raw
-	return &out, nil
-}
-
-// ChatStream opens a streamed completion. It returns once the upstream has
-// answered with its status, so that a refusal is still a plain error.
-func (c *Client) ChatStream(ctx context.Context, req *provider.Request) (provider.Stream, error) {
-	resp, err := c.send(ctx, req, true)
-	if err != nil {
-		return nil, err
-	}
-	return &stream{c: c, ctx: ctx, body: resp.Body, rd: sse.NewReader(resp.Body), model: req.ClientModel}, nil
+	return fixed, nil
 }
 
 // send posts the request with the upstream model id and returns a 2xx
 // response; any other status becomes a *provider.Error.
-func (c *Client) send(ctx context.Context, req *provider.Request, streaming bool) (*http.Response, error) {
-	body, err := openai.SetTopLevelString(req.Raw, "model", req.Model)
+func (c *Client) send(ctx context.Context, path string, raw []byte, model string, data provider.Data, streaming bool) (*http.Response, error) {
+	body, err := openai.SetTopLevelString(raw, "model", model)
 	if err != nil {
 		return nil, fmt.Errorf("set upstream model: %w", err)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.chatURL, bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url(path), bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("build upstream request: %w", err)
 	}
@@ -138,8 +245,14 @@ func (c *Client) send(ctx context.Context, req *provider.Request, streaming bool
 	} else {
 		hreq.Header.Set("Accept", "application/json")
 	}
+	return c.do(ctx, hreq, data)
+}
+
+// do authorizes and sends a request and turns a non-2xx answer into a
+// *provider.Error.
+func (c *Client) do(ctx context.Context, hreq *http.Request, data provider.Data) (*http.Response, error) {
 	if c.o.Authorize != nil {
-		if err := c.o.Authorize(ctx, hreq.Header); err != nil {
+		if err := c.o.Authorize(hreq.Header, data); err != nil {
 			return nil, err
 		}
 	}
@@ -186,61 +299,75 @@ func (c *Client) transportError(ctx context.Context, op string, err error) error
 	return e
 }
 
-// stream relays one upstream event stream.
-type stream struct {
+// stream relays one upstream event stream of T (chat chunks or legacy
+// completion chunks), restoring the client's model id in each.
+type stream[T any] struct {
 	c        *Client
 	ctx      context.Context
 	body     io.ReadCloser
 	rd       *sse.Reader
 	model    string
-	finished bool // a finish_reason or usage chunk has been seen
+	done     func(*T) bool // reports a chunk after which the stream may end
+	finished bool
 }
 
-// wireChunk is a chunk that may instead be an in-band error.
-type wireChunk struct {
-	openai.ChatCompletionChunk
+func newStream[T any](c *Client, ctx context.Context, body io.ReadCloser, model string, done func(*T) bool) *stream[T] {
+	return &stream[T]{c: c, ctx: ctx, body: body, rd: sse.NewReader(body), model: model, done: done}
+}
+
+// errorProbe finds an in-band error event.
+type errorProbe struct {
 	Error json.RawMessage `json:"error"`
 }
 
-func (s *stream) Next() (*openai.ChatCompletionChunk, error) {
-	for {
-		ev, err := s.rd.Next()
-		if err != nil {
-			if err == io.EOF && s.finished {
-				// Some upstreams end without [DONE] after the last chunk.
-				return nil, io.EOF
-			}
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, s.broken(err)
-		}
-		if bytes.Equal(ev.Data, []byte("[DONE]")) {
+func (s *stream[T]) Next() (*T, error) {
+	ev, err := s.rd.Next()
+	if err != nil {
+		if err == io.EOF && s.finished {
+			// Some upstreams end without [DONE] after the last chunk.
 			return nil, io.EOF
 		}
-		var wc wireChunk
-		if err := json.Unmarshal(ev.Data, &wc); err != nil {
-			return nil, &provider.Error{Provider: s.c.o.ProviderID, StatusCode: http.StatusBadGateway, Type: "api_error", Message: "upstream sent a malformed stream chunk", Err: err}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
 		}
-		if len(wc.Error) > 0 && string(wc.Error) != "null" {
+		return nil, s.broken(err)
+	}
+	if bytes.Equal(ev.Data, []byte("[DONE]")) {
+		return nil, io.EOF
+	}
+	item := new(T)
+	if err := json.Unmarshal(ev.Data, item); err != nil {
+		return nil, &provider.Error{Provider: s.c.o.ProviderID, StatusCode: http.StatusBadGateway, Type: "api_error", Message: "upstream sent a malformed stream chunk", Err: err}
+	}
+	if bytes.Contains(ev.Data, []byte(`"error"`)) {
+		var probe errorProbe
+		if json.Unmarshal(ev.Data, &probe) == nil && len(probe.Error) > 0 && string(probe.Error) != "null" {
 			return nil, s.c.upstreamError(0, nil, ev.Data)
 		}
-		raw, err := openai.SetTopLevelString(ev.Data, "model", s.model)
-		if err != nil {
-			return nil, &provider.Error{Provider: s.c.o.ProviderID, StatusCode: http.StatusBadGateway, Type: "api_error", Message: "upstream sent a malformed stream chunk", Err: err}
-		}
-		ch := wc.ChatCompletionChunk
-		ch.Model = s.model
-		ch.Raw = raw
-		if ch.Usage != nil || ch.Finished() {
-			s.finished = true
-		}
-		return &ch, nil
+	}
+	raw, err := openai.SetTopLevelString(ev.Data, "model", s.model)
+	if err != nil {
+		return nil, &provider.Error{Provider: s.c.o.ProviderID, StatusCode: http.StatusBadGateway, Type: "api_error", Message: "upstream sent a malformed stream chunk", Err: err}
+	}
+	setModel(item, s.model, raw)
+	if s.done(item) {
+		s.finished = true
+	}
+	return item, nil
+}
+
+// setModel stores the client's model id and the rewritten body in a chunk.
+func setModel(item any, model string, raw []byte) {
+	switch v := item.(type) {
+	case *openai.ChatCompletionChunk:
+		v.Model, v.Raw = model, raw
+	case *openai.Completion:
+		v.Model, v.Raw = model, raw
 	}
 }
 
 // broken turns a read failure mid-stream into an error for the client.
-func (s *stream) broken(err error) error {
+func (s *stream[T]) broken(err error) error {
 	if s.ctx.Err() != nil {
 		return fmt.Errorf("read stream: %w", context.Cause(s.ctx))
 	}
@@ -252,4 +379,4 @@ func (s *stream) broken(err error) error {
 	return e
 }
 
-func (s *stream) Close() error { return s.body.Close() }
+func (s *stream[T]) Close() error { return s.body.Close() }
