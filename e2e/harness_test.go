@@ -85,14 +85,22 @@ func runLlama(t *testing.T, env []string, args ...string) (int, string, string) 
 	return code, stdout.String(), stderr.String()
 }
 
-// baseEnv is a clean environment: no AWS or Llama Stack variables from
-// the machine running the tests leak into the server.
+// providerEnvPrefixes are the variables that switch providers on in the
+// starter config or point them elsewhere.
+var providerEnvPrefixes = []string{"AWS_", "LLAMA_STACK", "OPENAI_", "OLLAMA_", "VLLM_", "TOGETHER_", "FIREWORKS_", "GROQ_",
+	"GEMINI_", "AZURE_", "NVIDIA_", "SAMBANOVA_", "CEREBRAS_", "RUNPOD_", "DATABRICKS_", "PASSTHROUGH_", "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"}
+
+// baseEnv is a clean environment: no provider, AWS, proxy or Llama Stack
+// variables from the machine running the tests leak into the server.
 func baseEnv() []string {
 	var env []string
+next:
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "AWS_") || strings.HasPrefix(name, "LLAMA_STACK") || name == "HTTPS_PROXY" || name == "HTTP_PROXY" || name == "https_proxy" || name == "http_proxy" {
-			continue
+		for _, p := range providerEnvPrefixes {
+			if strings.HasPrefix(name, p) {
+				continue next
+			}
 		}
 		env = append(env, kv)
 	}

@@ -12,13 +12,20 @@ import (
 )
 
 // providerDataHeader carries per-request provider keys, as Llama Stack
-// clients send them.
-const providerDataHeader = "X-LlamaStack-Provider-Data"
+// clients send them; OGX clients send the same JSON as X-OGX-Provider-Data.
+const (
+	providerDataHeader    = "X-LlamaStack-Provider-Data"
+	ogxProviderDataHeader = "X-OGX-Provider-Data"
+)
 
-// providerData parses the X-LlamaStack-Provider-Data header: a JSON object
-// whose string members are kept. Its value is never logged.
+// providerData parses the X-LlamaStack-Provider-Data (or
+// X-OGX-Provider-Data) header: a JSON object whose string members are
+// kept. Its value is never logged.
 func providerData(r *http.Request) (provider.Data, error) {
 	v := r.Header.Get(providerDataHeader)
+	if v == "" {
+		v = r.Header.Get(ogxProviderDataHeader)
+	}
 	if v == "" {
 		return nil, nil
 	}

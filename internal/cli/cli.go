@@ -88,7 +88,7 @@ func Run(ctx context.Context, args []string, env Env, stdout, stderr io.Writer) 
 			}
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "API\tPROVIDER TYPE\tDESCRIPTION")
-			for _, p := range gateway.ProviderTypes {
+			for _, p := range gateway.ProviderTypes() {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", p.API, p.Type, p.Description)
 			}
 			_ = tw.Flush()

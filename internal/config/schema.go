@@ -1,9 +1,11 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -70,25 +72,34 @@ func (s *schema) check(n *yaml.Node, t reflect.Type, path string) {
 }
 
 // yamlFields maps the YAML keys of struct type t to their field types, the
-// way yaml.v3 names fields (tag name, else the lower-cased field name).
+// way yaml.v3 names fields (tag name, else the lower-cased field name). The
+// keys of a struct field tagged ",inline" are those of its own fields.
 func yamlFields(t reflect.Type) (map[string]reflect.Type, []string) {
 	fields := map[string]reflect.Type{}
 	var names []string
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
+	var add func(t reflect.Type)
+	add = func(t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "-" {
+				continue
+			}
+			if f.Type.Kind() == reflect.Struct && slices.Contains(strings.Split(opts, ","), "inline") {
+				add(f.Type)
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(f.Name)
+			}
+			fields[name] = f.Type
+			names = append(names, name)
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		fields[name] = f.Type
-		names = append(names, name)
 	}
+	add(t)
 	return fields, names
 }
 
@@ -97,7 +108,7 @@ func (s *schema) structure(n *yaml.Node, t reflect.Type, path string) {
 	s.entries(n, t, path, func(key, kp string, kn, vn *yaml.Node) {
 		ft, ok := fields[key]
 		if !ok {
-			if c := closest(key, names); c != "" {
+			if c := cmp.Or(closest(key, names), synonym(key, fields)); c != "" {
 				s.probs.addf(kn, kp, "unknown field (did you mean %q?)", c)
 			} else {
 				s.probs.add(kn, kp, errors.New("unknown field"))
@@ -106,6 +117,25 @@ func (s *schema) structure(n *yaml.Node, t reflect.Type, path string) {
 		}
 		s.check(vn, ft, kp)
 	})
+}
+
+// synonyms lists, for keys that name the same thing in different provider
+// configs or in older versions of the format, the keys to suggest instead.
+var synonyms = map[string][]string{
+	"api_key":         {"api_token", "auth_credential"},
+	"api_token":       {"api_key", "auth_credential"},
+	"auth_credential": {"api_key", "api_token"},
+	"url":             {"base_url"},
+}
+
+// synonym returns the first synonym of key that fields has, or "".
+func synonym(key string, fields map[string]reflect.Type) string {
+	for _, s := range synonyms[key] {
+		if _, ok := fields[s]; ok {
+			return s
+		}
+	}
+	return ""
 }
 
 func (s *schema) mapping(n *yaml.Node, t reflect.Type, path string) {

@@ -25,10 +25,38 @@ import (
 // after its context ends before it cuts them.
 const DefaultShutdownTimeout = 30 * time.Second
 
-// ProviderTypes describes the provider types this build can run, by API,
-// for `llama stack list-providers`.
-var ProviderTypes = []struct{ API, Type, Description string }{
-	{"inference", "remote::bedrock", "Amazon Bedrock through its OpenAI-compatible endpoint (bearer API key)"},
+// providerDescriptions describe each provider type for
+// `llama stack list-providers`.
+var providerDescriptions = map[string]string{
+	config.ProviderTypeBedrock:     "Amazon Bedrock (OpenAI-compatible endpoint, bearer API key)",
+	config.ProviderTypeOpenAI:      "OpenAI",
+	config.ProviderTypeVLLM:        "vLLM server (OpenAI-compatible)",
+	config.ProviderTypeOllama:      "Ollama (its OpenAI-compatible /v1)",
+	config.ProviderTypeTogether:    "Together AI",
+	config.ProviderTypeFireworks:   "Fireworks AI",
+	config.ProviderTypeGroq:        "Groq",
+	config.ProviderTypeGemini:      "Google Gemini (OpenAI-compatible endpoint)",
+	config.ProviderTypeAzure:       "Azure OpenAI",
+	config.ProviderTypeNVIDIA:      "NVIDIA NIM / API catalog",
+	config.ProviderTypeSambaNova:   "SambaNova Cloud",
+	config.ProviderTypeCerebras:    "Cerebras",
+	config.ProviderTypeRunpod:      "RunPod serverless vLLM",
+	config.ProviderTypeDatabricks:  "Databricks model serving",
+	config.ProviderTypePassthrough: "any OpenAI-compatible base URL",
+}
+
+// ProviderType describes one provider type this build runs.
+type ProviderType struct{ API, Type, Description string }
+
+// ProviderTypes lists the provider types this build can run, sorted, for
+// `llama stack list-providers`.
+func ProviderTypes() []ProviderType {
+	out := make([]ProviderType, 0, len(config.ProviderTypes))
+	for t := range config.ProviderTypes {
+		out = append(out, ProviderType{API: "inference", Type: t, Description: providerDescriptions[t]})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
+	return out
 }
 
 // Options are the process-level inputs of New.
@@ -51,6 +79,9 @@ type Gateway struct {
 	handler   http.Handler
 	providers []api.ProviderInfo
 	drain     time.Duration
+
+	discoverers  []discoverer
+	refreshEvery time.Duration
 }
 
 // New builds the providers, registers the config's models and assembles the
@@ -64,9 +95,12 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 	if env == nil {
 		env = func(string) (string, bool) { return "", false }
 	}
-	g := &Gateway{cfg: cfg, log: log, drain: o.ShutdownTimeout}
+	g := &Gateway{cfg: cfg, log: log, drain: o.ShutdownTimeout, refreshEvery: time.Duration(cfg.Server.RegistryRefreshIntervalSeconds) * time.Second}
 	if g.drain <= 0 {
 		g.drain = DefaultShutdownTimeout
+	}
+	if g.refreshEvery <= 0 {
+		g.refreshEvery = 5 * time.Minute
 	}
 	impls := map[string]provider.Provider{}
 	apis := make([]string, 0, len(cfg.Providers))
@@ -76,11 +110,14 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 	sort.Strings(apis)
 	for _, a := range apis {
 		for _, p := range cfg.EnabledProviders(a) {
-			impl, attrs, err := newProvider(p, env, o.HTTPClient)
+			impl, attrs, disc, err := newProvider(p, env, o.HTTPClient)
 			if err != nil {
 				return nil, err
 			}
 			impls[p.ProviderID] = impl
+			if disc != nil {
+				g.discoverers = append(g.discoverers, *disc)
+			}
 			g.providers = append(g.providers, api.ProviderInfo{
 				API: p.API, ProviderID: p.ProviderID, ProviderType: p.ProviderType,
 				Config: p.RedactedConfig(), Health: map[string]any{"status": "Not Implemented", "message": "provider does not implement health check"},
@@ -121,17 +158,29 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 
 // newProvider builds one provider from its config; the set of types is
 // small and known, so this is a switch (Litestream's NewReplicaFromConfig).
-func newProvider(p *config.Provider, env config.LookupEnv, hc *http.Client) (provider.Provider, []slog.Attr, error) {
-	switch s := p.Settings.(type) {
-	case *config.BedrockConfig:
+// It also returns the provider's model discovery, if it has one.
+func newProvider(p *config.Provider, env config.LookupEnv, hc *http.Client) (provider.Provider, []slog.Attr, *discoverer, error) {
+	if s, ok := p.Settings.(*config.BedrockConfig); ok {
 		b, err := bedrock.New(p.ProviderID, s, bedrock.Options{LookupEnv: env, HTTPClient: hc})
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", p.Path, err)
+			return nil, nil, nil, fmt.Errorf("%s: %w", p.Path, err)
 		}
-		return b, []slog.Attr{slog.String("region", b.Region()), slog.String("endpoint", b.Endpoint()), slog.Bool("api_key_set", b.HasKey())}, nil
-	default:
-		return nil, nil, fmt.Errorf("%s: provider type %q cannot be run by this build", p.Path, p.ProviderType)
+		return b, []slog.Attr{slog.String("region", b.Region()), slog.String("endpoint", b.Endpoint()), slog.Bool("api_key_set", b.HasKey())}, nil, nil
 	}
+	oc, ok := p.OpenAICompat()
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("%s: provider type %q cannot be run by this build", p.Path, p.ProviderType)
+	}
+	c, err := newOpenAICompat(p.ProviderID, p.ProviderType, oc, hc)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", p.Path, err)
+	}
+	attrs := []slog.Attr{slog.String("base_url", oc.BaseURL), slog.Bool("api_key_set", oc.APIKey != "")}
+	var disc *discoverer
+	if oc.ListsModels {
+		disc = &discoverer{providerID: p.ProviderID, lister: c, allowed: oc.AllowedModels, refresh: oc.RefreshModels}
+	}
+	return c, attrs, disc, nil
 }
 
 // Handler returns the root HTTP handler.
@@ -153,6 +202,16 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	dctx, stopDiscovery := context.WithCancel(ctx)
+	discoveryDone := make(chan struct{})
+	go func() {
+		defer close(discoveryDone)
+		g.runDiscovery(dctx)
+	}()
+	defer func() {
+		stopDiscovery()
+		<-discoveryDone
+	}()
 	g.log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("version", version.String()))
 	select {
 	case err := <-errc:

@@ -296,3 +296,11 @@ func TestReplayRecordedStreams(t *testing.T) {
 		})
 	}
 }
+
+func TestEveryProviderTypeDescribed(t *testing.T) {
+	for _, p := range ProviderTypes() {
+		if p.Description == "" {
+			t.Errorf("%s has no description", p.Type)
+		}
+	}
+}

@@ -22,6 +22,12 @@ func SetTopLevelString(obj []byte, key, value string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return SetTopLevel(obj, key, enc)
+}
+
+// SetTopLevel is SetTopLevelString for any JSON value: enc must be valid
+// JSON, and is written as given.
+func SetTopLevel(obj []byte, key string, enc []byte) ([]byte, error) {
 	i := skipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
 		return nil, errNotObject

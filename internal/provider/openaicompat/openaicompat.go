@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/llama-stack-go/llama-stack-go/internal/openai"
@@ -53,6 +54,13 @@ type Options struct {
 	Completions, Embeddings bool
 	// ListModels says whether the upstream serves GET /models.
 	ListModels bool
+	// Header is sent with every request (network.headers, Gemini's
+	// x-goog-user-project).
+	Header http.Header
+	// DefaultMaxTokens, when positive, is sent as max_tokens on chat
+	// requests that set neither max_tokens nor max_completion_tokens
+	// (vLLM's configured default).
+	DefaultMaxTokens int
 }
 
 // Client sends requests to one OpenAI-compatible upstream.
@@ -105,7 +113,7 @@ func NewTransport() *http.Transport {
 // the client's model id restored.
 func (c *Client) Chat(ctx context.Context, req *provider.Request) (*openai.ChatCompletion, error) {
 	var out openai.ChatCompletion
-	raw, err := c.roundTrip(ctx, "/chat/completions", req.Raw, req.Model, req.ClientModel, req.Data, &out)
+	raw, err := c.roundTrip(ctx, "/chat/completions", c.chatBody(req), req.Model, req.ClientModel, req.Data, &out)
 	if err != nil {
 		return nil, err
 	}
@@ -116,13 +124,26 @@ func (c *Client) Chat(ctx context.Context, req *provider.Request) (*openai.ChatC
 // ChatStream opens a streamed completion. It returns once the upstream has
 // answered with its status, so that a refusal is still a plain error.
 func (c *Client) ChatStream(ctx context.Context, req *provider.Request) (provider.Stream, error) {
-	resp, err := c.send(ctx, "/chat/completions", req.Raw, req.Model, req.Data, true)
+	resp, err := c.send(ctx, "/chat/completions", c.chatBody(req), req.Model, req.Data, true)
 	if err != nil {
 		return nil, err
 	}
 	return newStream(c, ctx, resp.Body, req.ClientModel, func(ch *openai.ChatCompletionChunk) bool {
 		return ch.Usage != nil || ch.Finished()
 	}), nil
+}
+
+// chatBody is the client's body, with the configured default max_tokens
+// when the client set no limit.
+func (c *Client) chatBody(req *provider.Request) []byte {
+	if c.o.DefaultMaxTokens <= 0 || req.Chat == nil || req.Chat.MaxTokens != nil || req.Chat.MaxCompletionTokens != nil {
+		return req.Raw
+	}
+	b, err := openai.SetTopLevel(req.Raw, "max_tokens", []byte(strconv.Itoa(c.o.DefaultMaxTokens)))
+	if err != nil {
+		return req.Raw
+	}
+	return b
 }
 
 // Complete sends a non-streamed legacy completion.
@@ -251,6 +272,9 @@ func (c *Client) send(ctx context.Context, path string, raw []byte, model string
 // do authorizes and sends a request and turns a non-2xx answer into a
 // *provider.Error.
 func (c *Client) do(ctx context.Context, hreq *http.Request, data provider.Data) (*http.Response, error) {
+	for k, v := range c.o.Header {
+		hreq.Header[k] = v
+	}
 	if c.o.Authorize != nil {
 		if err := c.o.Authorize(hreq.Header, data); err != nil {
 			return nil, err

@@ -1,0 +1,84 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/llama-stack-go/llama-stack-go/internal/provider/bedrock/bedrocktest"
+)
+
+// fixture reads one of the recorded Bedrock fixtures, or skips.
+func fixture(b *testing.B, name string) []byte {
+	b.Helper()
+	dir, err := bedrocktest.Fixtures()
+	if err != nil {
+		b.Skip(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		b.Skip(err)
+	}
+	return bytes.TrimSpace(data)
+}
+
+// notebookRequest is the notebook's chat request as a client sends it:
+// the registered model id first.
+const notebookRequest = `{"model":"bedrock/openai.gpt-oss-20b-1:0","messages":[{"role":"system","content":"You are a concise Python expert. Give brief, code-focused answers."},{"role":"user","content":"How do I read a JSON file?"}],"temperature":0.7,"max_tokens":400,"stream":false}`
+
+// BenchmarkSetTopLevelString rewrites "model" where the gateway does: in
+// the client's request (model first), in the recorded completion and in a
+// recorded stream chunk (model after choices, so the scan skips them).
+func BenchmarkSetTopLevelString(b *testing.B) {
+	chunks := bytes.Split(fixture(b, "runtime-chat-completion-gpt-oss-20b.stream.chunks.jsonl"), []byte("\n"))
+	cases := []struct {
+		name  string
+		body  []byte
+		value string
+	}{
+		{"request", []byte(notebookRequest), "openai.gpt-oss-20b-1:0"},
+		{"completion", fixture(b, "runtime-chat-completion-gpt-oss-20b.response.json"), "bedrock/openai.gpt-oss-20b-1:0"},
+		{"chunk", chunks[len(chunks)/2], "bedrock/openai.gpt-oss-20b-1:0"},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(c.body)))
+			for b.Loop() {
+				if _, err := SetTopLevelString(c.body, "model", c.value); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecode measures the typed decodes on the hot path: the chat
+// request (once per request, for validation and routing), the completion
+// (once per non-streamed answer) and a stream chunk (once per chunk, for
+// the finish and usage bookkeeping).
+func BenchmarkDecode(b *testing.B) {
+	chunks := bytes.Split(fixture(b, "runtime-chat-completion-gpt-oss-20b.stream.chunks.jsonl"), []byte("\n"))
+	cases := []struct {
+		name string
+		body []byte
+		new  func() any
+	}{
+		{"request", []byte(notebookRequest), func() any { return new(ChatCompletionRequest) }},
+		{"completion", fixture(b, "runtime-chat-completion-gpt-oss-20b.response.json"), func() any { return new(ChatCompletion) }},
+		{"chunk", chunks[len(chunks)/2], func() any { return new(ChatCompletionChunk) }},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(c.body)))
+			for b.Loop() {
+				if err := json.Unmarshal(c.body, c.new()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
