@@ -101,8 +101,19 @@ func TestNotebook(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c := resp.Choices[0].Message.Content; !strings.Contains(c, "Earth") || !strings.HasPrefix(c, "<reasoning>") {
+		// The reasoning is separated from the answer by default.
+		if c := resp.Choices[0].Message.Content; !strings.Contains(c, "Earth") || strings.Contains(c, "<reasoning>") {
 			t.Errorf("content = %q", c)
+		}
+		var raw struct {
+			Choices []struct {
+				Message struct {
+					ReasoningContent string `json:"reasoning_content"`
+				} `json:"message"`
+			} `json:"choices"`
+		}
+		if err := json.Unmarshal([]byte(resp.RawJSON()), &raw); err != nil || raw.Choices[0].Message.ReasoningContent != `The user asks: "Which planet do humans live on?". Answer directly.` {
+			t.Errorf("reasoning_content = %+v (%v)", raw, err)
 		}
 		if resp.Model != modelID || resp.Usage.PromptTokens == 0 || resp.Usage.TotalTokens != resp.Usage.PromptTokens+resp.Usage.CompletionTokens {
 			t.Errorf("model %q usage %+v", resp.Model, resp.Usage)

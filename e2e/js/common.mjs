@@ -80,9 +80,9 @@ export function assertUsage(usage, what) {
 /**
  * Checks a non-streaming chat completion and returns its message content.
  *
- * - prompt: the last user message; the double opens every answer with
- *   `<reasoning>The user asks: "<prompt>". Answer directly.</reasoning>` and the
- *   server passes content through untouched, so that prefix must come back as is.
+ * - prompt: the last user message; the double reasons `The user asks: "<prompt>".
+ *   Answer directly.` inside <reasoning> tags, which the server moves out of content
+ *   into message.reasoning_content.
  * - contains: text the answer must contain.
  * - finishReason: expected finish_reason (default "stop").
  */
@@ -98,11 +98,11 @@ export function assertCompletion(resp, { what, modelId, prompt, contains, finish
   const content = choice.message.content;
   assert.equal(typeof content, 'string', `${what}: expected choices[0].message.content to be a string, got ${show(content)}`);
   if (prompt !== undefined) {
-    const prefix = `<reasoning>The user asks: "${prompt}". Answer directly.</reasoning>`;
-    assert.ok(
-      content.startsWith(prefix),
-      `${what}: expected content to start with the double's reasoning for this prompt, passed through untouched: ${show(prefix)}; got ${show(content)}`,
-    );
+    // The server separates gpt-oss reasoning from the answer (its default):
+    // content is clean and the reasoning comes in message.reasoning_content.
+    const want = `The user asks: "${prompt}". Answer directly.`;
+    assert.ok(!content.includes('<reasoning>'), `${what}: expected content without <reasoning> tags, got ${show(content)}`);
+    assert.equal(choice.message.reasoning_content, want, `${what}: expected message.reasoning_content to be the double's reasoning ${show(want)}, got ${show(choice.message)}`);
   }
   if (contains !== undefined) assertIncludes(content, contains, `${what}: choices[0].message.content`);
   assertUsage(resp.usage, what);
@@ -114,13 +114,17 @@ export async function collectStream(stream) {
   const chunks = [];
   for await (const chunk of stream) chunks.push(chunk);
   let content = '';
+  let reasoning = '';
   for (const chunk of chunks) {
     // Same accumulation as the notebook's streaming loop.
     if (chunk.choices && chunk.choices[0] && chunk.choices[0].delta && chunk.choices[0].delta.content) {
       content += chunk.choices[0].delta.content;
     }
+    if (chunk.choices && chunk.choices[0] && chunk.choices[0].delta && chunk.choices[0].delta.reasoning_content) {
+      reasoning += chunk.choices[0].delta.reasoning_content;
+    }
   }
-  return { chunks, content };
+  return { chunks, content, reasoning };
 }
 
 /**
@@ -128,7 +132,7 @@ export async function collectStream(stream) {
  * first chunk with role "assistant", a single finish_reason "stop" on the last chunk
  * that has choices, the answer text, and the usage chunk only when includeUsage.
  */
-export function assertStream({ chunks, content }, { what, modelId, prompt, contains, includeUsage }) {
+export function assertStream({ chunks, content, reasoning }, { what, modelId, prompt, contains, includeUsage }) {
   const summary = () => show(chunks.map((c) => ({ model: c.model, choices: c.choices, usage: c.usage })));
   assert.ok(chunks.length >= 2, `${what}: expected at least a role chunk and a content chunk, got ${chunks.length} chunk(s): ${summary()}`);
   const id = chunks[0].id;
@@ -154,11 +158,11 @@ export function assertStream({ chunks, content }, { what, modelId, prompt, conta
   assert.equal(finishes[0].i, withChoices.length - 1, `${what}: expected finish_reason "stop" on the last chunk with choices, got it on chunk ${finishes[0].i} of ${withChoices.length}: ${summary()}`);
 
   if (prompt !== undefined) {
-    // Streams carry the reasoning in pieces, each wrapped in its own <reasoning> tags.
-    assert.ok(content.startsWith('<reasoning>'), `${what}: expected the streamed content to open with "<reasoning>" (passed through untouched), got ${show(content)}`);
-    const reasoning = [...content.matchAll(/<reasoning>([\s\S]*?)<\/reasoning>/g)].map((m) => m[1]).join('');
+    // Bedrock streams each reasoning piece wrapped in its own <reasoning> tags; the
+    // server moves them to delta.reasoning_content, so content is the answer alone.
+    assert.ok(!content.includes('<reasoning>') && !content.includes('</reasoning>'), `${what}: expected streamed content without <reasoning> tags, got ${show(content)}`);
     const want = `The user asks: "${prompt}". Answer directly.`;
-    assert.equal(reasoning, want, `${what}: expected the <reasoning> pieces to join to the double's reasoning for this prompt ${show(want)}, got ${show(reasoning)} from ${show(content)}`);
+    assert.equal(reasoning, want, `${what}: expected the delta.reasoning_content pieces to join to the double's reasoning ${show(want)}, got ${show(reasoning)}`);
   }
   if (contains !== undefined) {
     assertIncludes(content, contains, `${what}: concatenated delta.content`);

@@ -41,7 +41,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	preq := &provider.Request{Model: rt.Model.ProviderResourceID, ClientModel: req.Model, Chat: &req, Raw: body, Data: data}
+	preq := &provider.Request{Model: rt.Model.ProviderResourceID, ClientModel: req.Model, Chat: &req, Raw: body, Data: data, Metadata: rt.Model.Metadata}
 	if !req.Stream {
 		resp, err := rt.Provider.Chat(r.Context(), preq)
 		if err != nil {

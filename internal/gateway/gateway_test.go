@@ -40,6 +40,10 @@ registered_resources:
       provider_id: bedrock
       provider_model_id: openai.gpt-oss-20b-1:0
       model_type: llm
+    - metadata: {reasoning: passthrough}
+      model_id: bedrock/raw
+      provider_id: bedrock
+      provider_model_id: openai.gpt-oss-20b-1:0
 `
 )
 
@@ -197,6 +201,72 @@ func TestStreamGated(t *testing.T) {
 	}
 }
 
+// checkSeparated streams the replay through the default model and checks
+// that reasoning and answer come apart with nothing lost.
+func checkSeparated(t *testing.T, base string, recorded []byte) {
+	t.Helper()
+	var wantReasoning, wantContent strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(string(recorded)), "\n") {
+		var ch oai.ChatCompletionChunk
+		if err := json.Unmarshal([]byte(l), &ch); err != nil {
+			t.Fatal(err)
+		}
+		if len(ch.Choices) > 0 {
+			c := ch.Choices[0].Delta.Content
+			for {
+				i := strings.Index(c, "<reasoning>")
+				if i < 0 {
+					wantContent.WriteString(c)
+					break
+				}
+				wantContent.WriteString(c[:i])
+				j := strings.Index(c, "</reasoning>")
+				wantReasoning.WriteString(c[i+len("<reasoning>") : j])
+				c = c[j+len("</reasoning>"):]
+			}
+		}
+	}
+	resp, err := http.Post(base+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"`+modelID+`","messages":[{"role":"user","content":"x"}],"stream":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var gotReasoning, gotContent strings.Builder
+	for _, l := range strings.Split(string(body), "\n") {
+		d, ok := strings.CutPrefix(l, "data: ")
+		if !ok || d == "[DONE]" {
+			continue
+		}
+		var ch struct {
+			Choices []struct {
+				Delta struct {
+					Content          *string `json:"content"`
+					ReasoningContent *string `json:"reasoning_content"`
+				} `json:"delta"`
+			} `json:"choices"`
+		}
+		if err := json.Unmarshal([]byte(d), &ch); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range ch.Choices {
+			if c.Delta.Content != nil {
+				gotContent.WriteString(*c.Delta.Content)
+			}
+			if c.Delta.ReasoningContent != nil {
+				gotReasoning.WriteString(*c.Delta.ReasoningContent)
+			}
+		}
+	}
+	if gotReasoning.String() != wantReasoning.String() || gotContent.String() != wantContent.String() {
+		t.Errorf("separated:\n reasoning %q\n content %q\nwant\n reasoning %q\n content %q", gotReasoning.String(), gotContent.String(), wantReasoning.String(), wantContent.String())
+	}
+	if strings.Contains(gotContent.String(), "reasoning>") {
+		t.Errorf("tags in content: %q", gotContent.String())
+	}
+}
+
 func readEvent(rd *bufio.Reader) (string, error) {
 	for {
 		line, err := rd.ReadString('\n')
@@ -234,8 +304,9 @@ func TestClientGoneCancelsBedrock(t *testing.T) {
 	}
 }
 
-// TestReplayRecordedStreams relays the recorded Bedrock transcripts and
-// checks that every chunk arrives unchanged but for its model.
+// TestReplayRecordedStreams relays the recorded Bedrock transcripts: with
+// the passthrough setting every chunk arrives unchanged but for its model;
+// by default the reasoning is separated and nothing else is lost.
 func TestReplayRecordedStreams(t *testing.T) {
 	dir, err := bedrocktest.Fixtures()
 	if err != nil {
@@ -249,13 +320,14 @@ func TestReplayRecordedStreams(t *testing.T) {
 			}
 			var want []string
 			for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
-				want = append(want, strings.Replace(l, `"model":"`+upstreamID+`"`, `"model":"`+modelID+`"`, 1))
+				want = append(want, strings.Replace(l, `"model":"`+upstreamID+`"`, `"model":"bedrock/raw"`, 1))
 			}
 			double := bedrocktest.New(t, bedrocktest.Options{})
-			double.Replay(1, name)
+			double.Replay(2, name)
 			base := serve(t, double, bedrocktest.DefaultKey)
+			checkSeparated(t, base, raw)
 			resp, err := http.Post(base+"/v1/chat/completions", "application/json",
-				strings.NewReader(`{"model":"`+modelID+`","messages":[{"role":"user","content":"x"}],"stream":true}`))
+				strings.NewReader(`{"model":"bedrock/raw","messages":[{"role":"user","content":"x"}],"stream":true}`))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -40,4 +40,7 @@ type Request struct {
 	Raw json.RawMessage
 	// Data is the caller's X-LlamaStack-Provider-Data.
 	Data Data
+	// Metadata is the model's registry metadata, where per-model settings
+	// live.
+	Metadata map[string]any
 }

@@ -6,6 +6,7 @@
 package bedrock
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/llama-stack-go/llama-stack-go/internal/config"
+	"github.com/llama-stack-go/llama-stack-go/internal/openai"
 	"github.com/llama-stack-go/llama-stack-go/internal/provider"
 	"github.com/llama-stack-go/llama-stack-go/internal/provider/openaicompat"
 )
@@ -68,6 +70,55 @@ func New(id string, cfg *config.BedrockConfig, o Options) (*Provider, error) {
 		TranslateError: p.translateError,
 	})
 	return p, nil
+}
+
+// Chat sends a completion and, unless the model's metadata asks for the
+// upstream form, separates reasoning from the answer.
+func (p *Provider) Chat(ctx context.Context, req *provider.Request) (*openai.ChatCompletion, error) {
+	req, err := p.prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	c, err := p.Client.Chat(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if reasoningMode(req.Metadata) == ReasoningSeparate {
+		separateCompletion(c)
+	}
+	return c, nil
+}
+
+// ChatStream opens a stream and, unless the model's metadata asks for the
+// upstream form, separates reasoning from the answer chunk by chunk.
+func (p *Provider) ChatStream(ctx context.Context, req *provider.Request) (provider.Stream, error) {
+	req, err := p.prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	st, err := p.Client.ChatStream(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if reasoningMode(req.Metadata) == ReasoningSeparate {
+		return newReasoningStream(st), nil
+	}
+	return st, nil
+}
+
+// prepare renames reasoning_content on assistant history to the field
+// Bedrock expects.
+func (p *Provider) prepare(req *provider.Request) (*provider.Request, error) {
+	raw, changed, err := renameHistoryReasoning(req)
+	if err != nil {
+		return nil, &provider.Error{Provider: p.id, StatusCode: http.StatusBadRequest, Type: "invalid_request_error", Message: "could not prepare the message history", Err: err}
+	}
+	if !changed {
+		return req, nil
+	}
+	r := *req
+	r.Raw = raw
+	return &r, nil
 }
 
 // Region is the AWS region requests go to.
