@@ -33,9 +33,13 @@ type Provider struct {
 	region   string
 	endpoint string
 	key      string
+	hc       *http.Client
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider = (*Provider)(nil)
+	_ provider.Embedder = (*Provider)(nil)
+)
 
 // Options carry what New needs besides the provider's config.
 type Options struct {
@@ -51,7 +55,10 @@ func New(id string, cfg *config.BedrockConfig, o Options) (*Provider, error) {
 	if env == nil {
 		env = func(string) (string, bool) { return "", false }
 	}
-	p := &Provider{id: id}
+	p := &Provider{id: id, hc: o.HTTPClient}
+	if p.hc == nil {
+		p.hc = openaicompat.NewHTTPClient()
+	}
 	p.region = firstNonEmpty(cfg.RegionName, getenv(env, "AWS_DEFAULT_REGION"), getenv(env, "AWS_REGION"), DefaultRegion)
 	if !regionRE.MatchString(p.region) {
 		return nil, fmt.Errorf("bedrock provider %s: region_name %q is not an AWS region name", id, p.region)
@@ -65,7 +72,7 @@ func New(id string, cfg *config.BedrockConfig, o Options) (*Provider, error) {
 	p.Client = openaicompat.New(openaicompat.Options{
 		ProviderID:     id,
 		BaseURL:        endpoint + "/openai/v1",
-		HTTPClient:     o.HTTPClient,
+		HTTPClient:     p.hc,
 		Authorize:      p.authorize,
 		TranslateError: p.translateError,
 	})

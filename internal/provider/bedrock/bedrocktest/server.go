@@ -25,7 +25,8 @@ const (
 	ModelGptOss120B = "openai.gpt-oss-120b-1:0"
 )
 
-// ChatPath is the one path the double serves (POST).
+// ChatPath is the OpenAI-compatible chat path the double serves (POST); it
+// also serves InvokeModel for embedding models (POST /model/{id}/invoke).
 const ChatPath = "/openai/v1/chat/completions"
 
 // Options configure a [Server]. The zero value is usable.
@@ -248,6 +249,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.record(rec)
 
+	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/model/") && strings.HasSuffix(r.URL.Path, "/invoke") {
+		s.serveInvoke(w, r, body)
+		return
+	}
 	if r.URL.Path != ChatPath || r.Method != http.MethodPost {
 		writeAWSError(w, http.StatusNotFound, "UnknownOperationException:http://internal.amazon.com/coral/com.amazon.coral.service/", "message", "Unknown operation")
 		return
