@@ -104,7 +104,8 @@ next:
 		}
 		env = append(env, kv)
 	}
-	return env
+	// No IAM credentials from the machine, and no instance metadata.
+	return append(env, "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent")
 }
 
 // startServer runs `llama stack run args...` on a free loopback port and

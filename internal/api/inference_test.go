@@ -19,12 +19,12 @@ import (
 func inferenceGateway(t *testing.T) (string, *openaitest.Server) {
 	t.Helper()
 	up := openaitest.New(t, openaitest.Options{Key: "k", Scheme: "Bearer"})
-	auth := func(h http.Header, d provider.Data) error {
+	auth := func(r *http.Request, d provider.Data) error {
 		key := "k"
 		if v := d["full_api_key"]; v != "" {
 			key = v
 		}
-		h.Set("Authorization", "Bearer "+key)
+		r.Header.Set("Authorization", "Bearer "+key)
 		return nil
 	}
 	reg := registry.New(map[string]provider.Provider{

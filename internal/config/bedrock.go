@@ -63,6 +63,11 @@ type BedrockConfig struct {
 	// http://127.0.0.1:9000 to which the server appends /openai/v1/... and
 	// /model/.... Parse removes a trailing "/".
 	BaseURL string `yaml:"base_url" json:"base_url"`
+	// AuthMode (not in OGX) picks how requests are authenticated when no
+	// bearer key is set: "" or "api_key" mints short-term Bedrock API keys
+	// from the IAM credentials; "sigv4" signs every request with SigV4
+	// (service bedrock), for accounts where API keys are not allowed.
+	AuthMode string `yaml:"auth_mode" json:"auth_mode"`
 
 	AWSAccessKeyID          Secret `yaml:"aws_access_key_id" json:"aws_access_key_id"`
 	AWSSecretAccessKey      Secret `yaml:"aws_secret_access_key" json:"aws_secret_access_key"`
@@ -198,6 +203,12 @@ func (c *BedrockConfig) validate(p *problems, path string, block *yaml.Node) {
 	if c.RegionName != "" && !regionRe.MatchString(c.RegionName) {
 		n, kp := at("region_name")
 		p.addf(n, kp, "invalid AWS region %q", c.RegionName)
+	}
+	switch c.AuthMode {
+	case "", "api_key", "sigv4":
+	default:
+		n, kp := at("auth_mode")
+		p.addf(n, kp, `must be "api_key" or "sigv4", got %q`, c.AuthMode)
 	}
 	if c.BaseURL != "" {
 		if err := checkHTTPURL(c.BaseURL, false); err != nil {

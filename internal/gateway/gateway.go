@@ -110,7 +110,7 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 	sort.Strings(apis)
 	for _, a := range apis {
 		for _, p := range cfg.EnabledProviders(a) {
-			impl, attrs, disc, err := newProvider(p, env, o.HTTPClient)
+			impl, attrs, disc, err := newProvider(p, env, o.HTTPClient, log)
 			if err != nil {
 				return nil, err
 			}
@@ -159,13 +159,13 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 // newProvider builds one provider from its config; the set of types is
 // small and known, so this is a switch (Litestream's NewReplicaFromConfig).
 // It also returns the provider's model discovery, if it has one.
-func newProvider(p *config.Provider, env config.LookupEnv, hc *http.Client) (provider.Provider, []slog.Attr, *discoverer, error) {
+func newProvider(p *config.Provider, env config.LookupEnv, hc *http.Client, log *slog.Logger) (provider.Provider, []slog.Attr, *discoverer, error) {
 	if s, ok := p.Settings.(*config.BedrockConfig); ok {
-		b, err := bedrock.New(p.ProviderID, s, bedrock.Options{LookupEnv: env, HTTPClient: hc})
+		b, err := bedrock.New(p.ProviderID, s, bedrock.Options{LookupEnv: env, HTTPClient: hc, Logger: log})
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("%s: %w", p.Path, err)
 		}
-		return b, []slog.Attr{slog.String("region", b.Region()), slog.String("endpoint", b.Endpoint()), slog.Bool("api_key_set", b.HasKey())}, nil, nil
+		return b, []slog.Attr{slog.String("region", b.Region()), slog.String("endpoint", b.Endpoint()), slog.String("auth", b.AuthMode())}, nil, nil
 	}
 	oc, ok := p.OpenAICompat()
 	if !ok {

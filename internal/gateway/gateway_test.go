@@ -50,7 +50,9 @@ registered_resources:
 // serve runs the gateway in-process in front of the double, keyed with key.
 func serve(t *testing.T, double *bedrocktest.Server, key string) string {
 	t.Helper()
-	env := map[string]string{"AWS_BEARER_TOKEN_BEDROCK": key, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": double.URL()}
+	env := map[string]string{"AWS_BEARER_TOKEN_BEDROCK": key, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": double.URL(),
+		// No IAM credentials anywhere, and no instance metadata to ask.
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "HOME": "/nonexistent"}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	cfg, err := config.Parse([]byte(runConfig), lookup)
 	if err != nil {
@@ -111,7 +113,7 @@ func TestBedrockErrorsThroughSDK(t *testing.T) {
 	}{
 		{"expired key", "old-key", bedrocktest.Options{ExpiredKeys: []string{"old-key"}}, nil, 401, []string{"expired", "AWS_BEARER_TOKEN_BEDROCK"}, ""},
 		{"invalid key", "wrong-key", bedrocktest.Options{}, nil, 401, []string{"invalid", "AWS_BEARER_TOKEN_BEDROCK"}, ""},
-		{"no key", "", bedrocktest.Options{}, nil, 401, []string{"no Bedrock API key", "AWS_BEARER_TOKEN_BEDROCK"}, ""},
+		{"no key", "", bedrocktest.Options{}, nil, 401, []string{"no usable Bedrock credentials", "AWS_BEARER_TOKEN_BEDROCK"}, ""},
 		{"no model access", bedrocktest.DefaultKey, bedrocktest.Options{NoAccess: []string{upstreamID}}, nil, 403, []string{"no access"}, ""},
 		{"throttled", bedrocktest.DefaultKey, bedrocktest.Options{}, func(s *bedrocktest.Server) { s.Throttle(1) }, 429, []string{"Too many requests"}, "1"},
 		{"5xx", bedrocktest.DefaultKey, bedrocktest.Options{}, func(s *bedrocktest.Server) { s.FailWith(1, 503) }, 502, nil, ""},

@@ -51,7 +51,7 @@ func newOpenAICompat(id, typ string, oc config.OpenAICompat, hc *http.Client) (*
 	for k, v := range oc.Headers {
 		header.Set(k, v)
 	}
-	authorize := func(h http.Header, d provider.Data) error {
+	authorize := func(r *http.Request, d provider.Data) error {
 		key := oc.APIKey
 		if caller := d[oc.ProviderDataKey]; oc.ProviderDataKey != "" && caller != "" && (key == "" || !oc.StaticKeyFirst) {
 			key = caller
@@ -66,7 +66,7 @@ func newOpenAICompat(id, typ string, oc config.OpenAICompat, hc *http.Client) (*
 		if oc.AuthScheme != "" {
 			key = oc.AuthScheme + " " + key
 		}
-		h.Set(oc.AuthHeader, key)
+		r.Header.Set(oc.AuthHeader, key)
 		return nil
 	}
 	return openaicompat.New(openaicompat.Options{

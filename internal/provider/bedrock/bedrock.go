@@ -7,7 +7,10 @@ package bedrock
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -32,7 +35,9 @@ type Provider struct {
 	id       string
 	region   string
 	endpoint string
-	key      string
+	key      string      // static bearer key, when configured
+	tokens   TokenSource // minted keys from IAM credentials, when no key is
+	signer   *SigV4      // SigV4 signing, with auth_mode sigv4
 	hc       *http.Client
 }
 
@@ -47,6 +52,9 @@ type Options struct {
 	LookupEnv config.LookupEnv
 	// HTTPClient sends upstream requests; nil means the default client.
 	HTTPClient *http.Client
+	// Logger receives the provider's warnings (a failed key refresh); nil
+	// discards them.
+	Logger *slog.Logger
 }
 
 // New builds the provider with the given provider_id from its config.
@@ -69,6 +77,19 @@ func New(id string, cfg *config.BedrockConfig, o Options) (*Provider, error) {
 	}
 	p.endpoint = endpoint
 	p.key = firstNonEmpty(strings.TrimSpace(cfg.APIKey.Value()), getenv(env, "AWS_BEARER_TOKEN_BEDROCK"))
+	if cfg.AuthMode == "sigv4" || p.key == "" {
+		// IAM credentials from the config's fields or the standard chain;
+		// nothing is fetched until the first request.
+		creds, err := NewCredentialsProvider(context.Background(), cfg, p.region, env)
+		if err != nil {
+			return nil, fmt.Errorf("bedrock provider %s: %w", id, err)
+		}
+		if cfg.AuthMode == "sigv4" {
+			p.key, p.signer = "", &SigV4{Credentials: creds, Region: p.region}
+		} else {
+			p.tokens = &Minter{Credentials: creds, Region: p.region, Logger: o.Logger}
+		}
+	}
 	p.Client = openaicompat.New(openaicompat.Options{
 		ProviderID:     id,
 		BaseURL:        endpoint + "/openai/v1",
@@ -134,8 +155,18 @@ func (p *Provider) Region() string { return p.region }
 // Endpoint is the Bedrock Runtime base URL requests go to.
 func (p *Provider) Endpoint() string { return p.endpoint }
 
-// HasKey reports whether a Bedrock API key is configured.
-func (p *Provider) HasKey() bool { return p.key != "" }
+// AuthMode says how requests are authenticated: "api_key" (a configured
+// key), "iam" (keys minted from IAM credentials) or "sigv4".
+func (p *Provider) AuthMode() string {
+	switch {
+	case p.signer != nil:
+		return "sigv4"
+	case p.key != "":
+		return "api_key"
+	default:
+		return "iam"
+	}
+}
 
 // resolveEndpoint picks the Bedrock Runtime base URL the way the AWS SDKs
 // do: the config's base_url, then AWS_ENDPOINT_URL_BEDROCK_RUNTIME, then
@@ -165,24 +196,56 @@ func resolveEndpoint(configured, region string, env config.LookupEnv) (string, e
 // per-request Bedrock API key, as Llama Stack clients send it.
 const ProviderDataKey = "aws_bearer_token_bedrock"
 
-// authorize sets the bearer key: the caller's per-request key when the
-// provider data carries one, else the server's.
-func (p *Provider) authorize(h http.Header, data provider.Data) error {
+// authorize authenticates an upstream request: the caller's per-request
+// key when the provider data carries one, else the server's key, a key
+// minted from its IAM credentials, or a SigV4 signature.
+func (p *Provider) authorize(r *http.Request, data provider.Data) error {
 	if k := strings.TrimSpace(data[ProviderDataKey]); k != "" {
-		h.Set("Authorization", "Bearer "+k)
+		r.Header.Set("Authorization", "Bearer "+k)
 		return nil
 	}
-	if p.key == "" {
-		return &provider.Error{
-			Provider:   p.id,
-			StatusCode: http.StatusUnauthorized,
-			Type:       "authentication_error",
-			Code:       "missing_api_key",
-			Message:    "the server has no Bedrock API key: set AWS_BEARER_TOKEN_BEDROCK (or the provider's api_key) where the server runs and restart it",
+	switch {
+	case p.key != "":
+		r.Header.Set("Authorization", "Bearer "+p.key)
+		return nil
+	case p.signer != nil:
+		var body []byte
+		if r.GetBody != nil {
+			rc, err := r.GetBody()
+			if err != nil {
+				return fmt.Errorf("read body to sign: %w", err)
+			}
+			body, err = io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				return fmt.Errorf("read body to sign: %w", err)
+			}
 		}
+		if err := p.signer.Sign(r.Context(), r, body); err != nil {
+			return p.credentialsError(r, err)
+		}
+		return nil
+	default:
+		tok, err := p.tokens.Token(r.Context())
+		if err != nil {
+			return p.credentialsError(r, err)
+		}
+		r.Header.Set("Authorization", "Bearer "+tok)
+		return nil
 	}
-	h.Set("Authorization", "Bearer "+p.key)
-	return nil
+}
+
+// credentialsError reports credentials the server could not get.
+func (p *Provider) credentialsError(r *http.Request, err error) error {
+	if r.Context().Err() != nil {
+		return context.Cause(r.Context())
+	}
+	code := "credentials_error"
+	if errors.Is(err, ErrNoCredentials) {
+		code = "missing_credentials"
+	}
+	return &provider.Error{Provider: p.id, StatusCode: http.StatusUnauthorized, Type: "authentication_error", Code: code,
+		Message: "the server has no usable Bedrock credentials: " + err.Error(), Err: err}
 }
 
 // translateError rewords Bedrock's auth and access errors (all 403s on the

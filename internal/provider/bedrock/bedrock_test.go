@@ -1,6 +1,7 @@
 package bedrock
 
 import (
+	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
@@ -57,16 +58,48 @@ func TestRegionAndEndpoint(t *testing.T) {
 	}
 }
 
-func TestKeySource(t *testing.T) {
+// isolatedEnv has no AWS credentials anywhere and no instance metadata,
+// so the default chain finds nothing and touches no network.
+func isolatedEnv(kv ...string) config.LookupEnv {
+	return envOf(append([]string{"AWS_EC2_METADATA_DISABLED", "true", "AWS_CONFIG_FILE", "/nonexistent/config",
+		"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", "HOME", "/nonexistent"}, kv...)...)
+}
+
+func authorizeHeader(t *testing.T, p *Provider, data provider.Data) (string, error) {
+	t.Helper()
+	r, _ := http.NewRequestWithContext(t.Context(), "POST", "https://bedrock-runtime.us-west-2.amazonaws.com/openai/v1/chat/completions", strings.NewReader(`{"model":"m"}`))
+	err := p.authorize(r, data)
+	return r.Header.Get("Authorization"), err
+}
+
+func TestAuthModes(t *testing.T) {
+	iam := config.BedrockConfig{AWSAccessKeyID: "AKIAIOSFODNN7EXAMPLE", AWSSecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
+	sigv4 := iam
+	sigv4.AuthMode = "sigv4"
 	tests := []struct {
-		name    string
-		cfg     config.BedrockConfig
-		env     config.LookupEnv
-		wantKey string
+		name     string
+		cfg      config.BedrockConfig
+		env      config.LookupEnv
+		mode     string
+		wantAuth func(string) bool
 	}{
-		{"config key", config.BedrockConfig{APIKey: "cfg"}, envOf("AWS_BEARER_TOKEN_BEDROCK", "env"), "cfg"},
-		{"env key", config.BedrockConfig{}, envOf("AWS_BEARER_TOKEN_BEDROCK", "env"), "env"},
-		{"none", config.BedrockConfig{}, envOf(), ""},
+		{"config key", config.BedrockConfig{APIKey: "cfg"}, isolatedEnv("AWS_BEARER_TOKEN_BEDROCK", "env"), "api_key", func(h string) bool { return h == "Bearer cfg" }},
+		{"env key", config.BedrockConfig{}, isolatedEnv("AWS_BEARER_TOKEN_BEDROCK", "env"), "api_key", func(h string) bool { return h == "Bearer env" }},
+		{"IAM keys mint a short-term key", iam, isolatedEnv(), "iam", func(h string) bool {
+			tok, ok := strings.CutPrefix(h, "Bearer bedrock-api-key-")
+			if !ok {
+				return false
+			}
+			raw, err := base64.StdEncoding.DecodeString(tok)
+			return err == nil && strings.HasPrefix(string(raw), "bedrock.amazonaws.com/?Action=CallWithBearerToken") &&
+				strings.Contains(string(raw), "AKIAIOSFODNN7EXAMPLE%2F") && strings.Contains(string(raw), "%2Fus-west-2%2Fbedrock%2Faws4_request")
+		}},
+		{"IAM keys from the environment", config.BedrockConfig{}, isolatedEnv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY", "x"), "iam", func(h string) bool {
+			return strings.HasPrefix(h, "Bearer bedrock-api-key-")
+		}},
+		{"sigv4", sigv4, isolatedEnv(), "sigv4", func(h string) bool {
+			return strings.HasPrefix(h, "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/") && strings.Contains(h, "/us-west-2/bedrock/aws4_request")
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,40 +107,45 @@ func TestKeySource(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := http.Header{}
-			err = p.authorize(h, nil)
-			if tt.wantKey == "" {
-				var pe *provider.Error
-				if err == nil || !asProviderError(err, &pe) || pe.StatusCode != 401 || !strings.Contains(pe.Message, "AWS_BEARER_TOKEN_BEDROCK") {
-					t.Fatalf("err = %v, want a 401 naming AWS_BEARER_TOKEN_BEDROCK", err)
-				}
-				return
+			if p.AuthMode() != tt.mode {
+				t.Errorf("AuthMode = %q, want %q", p.AuthMode(), tt.mode)
 			}
+			h, err := authorizeHeader(t, p, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := h.Get("Authorization"); got != "Bearer "+tt.wantKey {
-				t.Errorf("Authorization = %q", got)
+			if !tt.wantAuth(h) {
+				t.Errorf("Authorization = %q", h)
+			}
+			if strings.Contains(h, "wJalrXUtnFEMI") {
+				t.Errorf("secret in the header")
 			}
 		})
 	}
 }
 
-func TestPerRequestKey(t *testing.T) {
-	p, err := New("bedrock", &config.BedrockConfig{APIKey: "server-key"}, Options{LookupEnv: envOf()})
+func TestNoCredentials(t *testing.T) {
+	p, err := New("bedrock", &config.BedrockConfig{}, Options{LookupEnv: isolatedEnv()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := http.Header{}
-	if err := p.authorize(h, provider.Data{ProviderDataKey: "caller-key"}); err != nil {
-		t.Fatal(err)
+	_, err = authorizeHeader(t, p, nil)
+	var pe *provider.Error
+	if !asProviderError(err, &pe) || pe.StatusCode != 401 || pe.Code != "missing_credentials" || !strings.Contains(pe.Message, "AWS_BEARER_TOKEN_BEDROCK") {
+		t.Fatalf("err = %v, want a 401 naming AWS_BEARER_TOKEN_BEDROCK", err)
 	}
-	if got := h.Get("Authorization"); got != "Bearer caller-key" {
-		t.Errorf("Authorization = %q", got)
-	}
-	noKey, _ := New("bedrock", &config.BedrockConfig{}, Options{LookupEnv: envOf()})
-	if err := noKey.authorize(h, provider.Data{ProviderDataKey: "caller-key"}); err != nil {
-		t.Errorf("a caller key must work without a server key: %v", err)
+}
+
+func TestPerRequestKey(t *testing.T) {
+	for _, cfg := range []config.BedrockConfig{{APIKey: "server-key"}, {}} {
+		p, err := New("bedrock", &cfg, Options{LookupEnv: isolatedEnv()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := authorizeHeader(t, p, provider.Data{ProviderDataKey: "caller-key"})
+		if err != nil || h != "Bearer caller-key" {
+			t.Errorf("server key %q: Authorization = %q, %v", cfg.APIKey, h, err)
+		}
 	}
 }
 

@@ -266,7 +266,7 @@ func (p *Provider) invoke(ctx context.Context, req *provider.EmbedRequest, in, o
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set("Accept", "application/json")
-	if err := p.authorize(hreq.Header, req.Data); err != nil {
+	if err := p.authorize(hreq, req.Data); err != nil {
 		return nil, err
 	}
 	resp, err := p.hc.Do(hreq)

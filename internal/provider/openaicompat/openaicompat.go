@@ -40,10 +40,11 @@ type Options struct {
 	Query url.Values
 	// HTTPClient sends the requests; nil means NewHTTPClient().
 	HTTPClient *http.Client
-	// Authorize adds credentials to an outgoing request, given the
-	// caller's provider data. A returned error (a *provider.Error) stops
-	// the request before it is sent.
-	Authorize func(h http.Header, data provider.Data) error
+	// Authorize adds credentials to an outgoing request (its context,
+	// headers and, through GetBody, its body are there for signing), given
+	// the caller's provider data. A returned error (a *provider.Error)
+	// stops the request before it is sent.
+	Authorize func(r *http.Request, data provider.Data) error
 	// TranslateError lets a provider reword an upstream error, for example
 	// to say which credential to fix. It runs on every *provider.Error the
 	// client builds from an upstream response.
@@ -276,7 +277,7 @@ func (c *Client) do(ctx context.Context, hreq *http.Request, data provider.Data)
 		hreq.Header[k] = v
 	}
 	if c.o.Authorize != nil {
-		if err := c.o.Authorize(hreq.Header, data); err != nil {
+		if err := c.o.Authorize(hreq, data); err != nil {
 			return nil, err
 		}
 	}

@@ -12,12 +12,12 @@ import (
 	"github.com/llama-stack-go/llama-stack-go/internal/provider/openaicompat/openaitest"
 )
 
-func bearer(key string) func(h http.Header, d provider.Data) error {
-	return func(h http.Header, d provider.Data) error {
+func bearer(key string) func(r *http.Request, d provider.Data) error {
+	return func(r *http.Request, d provider.Data) error {
 		if k := d["test_api_key"]; k != "" {
 			key = k
 		}
-		h.Set("Authorization", "Bearer "+key)
+		r.Header.Set("Authorization", "Bearer "+key)
 		return nil
 	}
 }
@@ -94,7 +94,7 @@ func TestClientUnsupported(t *testing.T) {
 func TestClientQueryAndHeader(t *testing.T) {
 	up := openaitest.New(t, openaitest.Options{Prefix: "/openai/v1", AuthHeader: "api-key", Key: "az", Query: map[string]string{"api-version": "2024-10-21"}})
 	c := New(Options{ProviderID: "azure", BaseURL: up.URL() + "/openai/v1", Query: url.Values{"api-version": {"2024-10-21"}},
-		Authorize: func(h http.Header, _ provider.Data) error { h.Set("api-key", "az"); return nil }})
+		Authorize: func(r *http.Request, _ provider.Data) error { r.Header.Set("api-key", "az"); return nil }})
 	resp, err := c.Chat(t.Context(), &provider.Request{Model: "gpt", ClientModel: "azure/gpt", Raw: []byte(`{"model":"x","messages":[{"role":"user","content":"hi"}]}`)})
 	if err != nil || *resp.Choices[0].Message.Content != "echo: hi" {
 		t.Fatalf("%+v %v", resp, err)

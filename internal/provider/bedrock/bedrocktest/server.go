@@ -35,6 +35,12 @@ type Options struct {
 	Keys []string
 	// ExpiredKeys are keys answered with error-bearer-expired-403.http.
 	ExpiredKeys []string
+	// IAMKeyIDs are the AWS access key ids whose short-term keys
+	// ("bedrock-api-key-…" minted from them, unexpired, for service
+	// bedrock) and SigV4 signatures the double accepts. It checks the
+	// structure, the key id, the scope and the expiry, not the signature:
+	// it has no secret.
+	IAMKeyIDs []string
 	// Models are the known model ids; empty means ModelGptOss20B and
 	// ModelGptOss120B. Other ids get 404 model_not_found.
 	Models []string
@@ -351,6 +357,10 @@ func (s *Server) authFailure(auth string) *rawHTTP {
 	key = strings.TrimSpace(key)
 	switch {
 	case strings.EqualFold(scheme, "Bearer") && slices.Contains(s.opts.Keys, key):
+		return nil
+	case strings.EqualFold(scheme, "Bearer") && strings.HasPrefix(key, "bedrock-api-key-") && len(s.opts.IAMKeyIDs) > 0:
+		return s.mintedKeyFailure(key)
+	case scheme == "AWS4-HMAC-SHA256" && slices.ContainsFunc(s.opts.IAMKeyIDs, func(id string) bool { return strings.HasPrefix(key, "Credential="+id+"/") }):
 		return nil
 	case strings.EqualFold(scheme, "Bearer") && slices.Contains(s.opts.ExpiredKeys, key):
 		return s.fx.bearerExpired
