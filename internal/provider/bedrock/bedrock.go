@@ -100,9 +100,13 @@ func New(id string, cfg *config.BedrockConfig, o Options) (*Provider, error) {
 	return p, nil
 }
 
-// Chat sends a completion and, unless the model's metadata asks for the
-// upstream form, separates reasoning from the answer.
+// Chat sends a completion through the API that serves the model (see
+// apiFor) and, unless the model's metadata asks for the upstream form,
+// separates reasoning from the answer.
 func (p *Provider) Chat(ctx context.Context, req *provider.Request) (*openai.ChatCompletion, error) {
+	if apiFor(req.Model, req.Metadata) == APIConverse {
+		return p.converse(ctx, req)
+	}
 	req, err := p.prepare(req)
 	if err != nil {
 		return nil, err
@@ -117,9 +121,13 @@ func (p *Provider) Chat(ctx context.Context, req *provider.Request) (*openai.Cha
 	return c, nil
 }
 
-// ChatStream opens a stream and, unless the model's metadata asks for the
-// upstream form, separates reasoning from the answer chunk by chunk.
+// ChatStream opens a stream through the API that serves the model and,
+// unless the model's metadata asks for the upstream form, separates
+// reasoning from the answer chunk by chunk.
 func (p *Provider) ChatStream(ctx context.Context, req *provider.Request) (provider.Stream, error) {
+	if apiFor(req.Model, req.Metadata) == APIConverse {
+		return p.converseStream(ctx, req)
+	}
 	req, err := p.prepare(req)
 	if err != nil {
 		return nil, err

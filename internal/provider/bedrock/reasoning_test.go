@@ -185,3 +185,25 @@ func TestRenameHistoryReasoning(t *testing.T) {
 		t.Errorf("got %s", out)
 	}
 }
+
+func TestAPIFor(t *testing.T) {
+	tests := []struct {
+		model string
+		meta  map[string]any
+		want  string
+	}{
+		{"openai.gpt-oss-20b-1:0", nil, APIOpenAI},
+		{"us.anthropic.claude-sonnet-4-5-20250929-v1:0", nil, APIConverse},
+		{"amazon.nova-micro-v1:0", nil, APIConverse},
+		{"us.meta.llama3-3-70b-instruct-v1:0", nil, APIConverse},
+		{"mistral.mistral-large-2407-v1:0", nil, APIConverse},
+		{"qwen.qwen3-32b-v1:0", nil, APIOpenAI},
+		{"openai.gpt-oss-120b-1:0", map[string]any{"api": "converse"}, APIConverse},
+		{"amazon.nova-pro-v1:0", map[string]any{"api": "openai"}, APIOpenAI},
+	}
+	for _, tt := range tests {
+		if got := apiFor(tt.model, tt.meta); got != tt.want {
+			t.Errorf("apiFor(%s, %v) = %s, want %s", tt.model, tt.meta, got, tt.want)
+		}
+	}
+}

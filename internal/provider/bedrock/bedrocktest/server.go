@@ -259,6 +259,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveInvoke(w, r, body)
 		return
 	}
+	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/model/") && (strings.HasSuffix(r.URL.Path, "/converse") || strings.HasSuffix(r.URL.Path, "/converse-stream")) {
+		s.serveConverse(w, r, body)
+		return
+	}
 	if r.URL.Path != ChatPath || r.Method != http.MethodPost {
 		writeAWSError(w, http.StatusNotFound, "UnknownOperationException:http://internal.amazon.com/coral/com.amazon.coral.service/", "message", "Unknown operation")
 		return
