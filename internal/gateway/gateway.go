@@ -165,7 +165,13 @@ func newProvider(p *config.Provider, env config.LookupEnv, hc *http.Client, log 
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("%s: %w", p.Path, err)
 		}
-		return b, []slog.Attr{slog.String("region", b.Region()), slog.String("endpoint", b.Endpoint()), slog.String("auth", b.AuthMode())}, nil, nil
+		var disc *discoverer
+		if s.RefreshModels {
+			// Bedrock discovers only when asked: its account may reach
+			// hundreds of models.
+			disc = &discoverer{providerID: p.ProviderID, lister: b, allowed: s.AllowedModels, refresh: true}
+		}
+		return b, []slog.Attr{slog.String("region", b.Region()), slog.String("endpoint", b.Endpoint()), slog.String("auth", b.AuthMode())}, disc, nil
 	}
 	oc, ok := p.OpenAICompat()
 	if !ok {

@@ -6,10 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/llama-stack-go/llama-stack-go/internal/config"
+	"github.com/llama-stack-go/llama-stack-go/internal/provider/bedrock/bedrocktest"
 	"github.com/llama-stack-go/llama-stack-go/internal/provider/openaicompat/openaitest"
 )
 
@@ -165,5 +167,68 @@ providers:
 	}
 	if strings.Join(ids, ",") != "vllm/a,vllm/c" {
 		t.Errorf("models = %v", ids)
+	}
+}
+
+// TestBedrockDiscovery: with refresh_models the Bedrock provider registers
+// the account's on-demand models as bedrock/<model id>, filtered by
+// allowed_models; a failing listing leaves the registered models served.
+func TestBedrockDiscovery(t *testing.T) {
+	double := bedrocktest.New(t, bedrocktest.Options{})
+	for _, tt := range []struct {
+		name, key string
+		allowed   string
+		want      []string
+	}{
+		{"all", bedrocktest.DefaultKey, "", []string{"bedrock/" + bedrocktest.ModelGptOss20B, "bedrock/" + bedrocktest.ModelTitanEmbedV2}},
+		{"allowed", bedrocktest.DefaultKey, "\n        allowed_models: [" + bedrocktest.ModelGptOss120B + "]", []string{"bedrock/" + bedrocktest.ModelGptOss120B}},
+		{"listing fails", "wrong", "", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"AWS_ENDPOINT_URL": double.URL()}
+			cfg, err := config.Parse([]byte(`version: 2
+providers:
+  inference:
+    - provider_id: bedrock
+      provider_type: remote::bedrock
+      config:
+        api_key: `+tt.key+`
+        refresh_models: true`+tt.allowed+`
+registered_resources:
+  models:
+    - model_id: bedrock/pinned
+      provider_id: bedrock
+      provider_model_id: openai.gpt-oss-20b-1:0
+`), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := New(cfg, Options{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.Discover(t.Context())
+			var ids []string
+			for _, m := range g.Registry().List() {
+				ids = append(ids, m.Identifier)
+			}
+			if ids[0] != "bedrock/pinned" {
+				t.Errorf("registered model lost: %v", ids)
+			}
+			if tt.want == nil && len(ids) != 1 {
+				t.Errorf("models after a failed listing: %v", ids)
+			}
+			for _, w := range tt.want {
+				if !slices.Contains(ids, w) {
+					t.Errorf("%s not discovered: %v", w, ids)
+				}
+			}
+			if tt.name == "allowed" && len(ids) != 2 {
+				t.Errorf("allowed_models not applied: %v", ids)
+			}
+			if m, ok := g.Registry().Get("bedrock/" + bedrocktest.ModelTitanEmbedV2); ok && m.ModelType != "embedding" {
+				t.Errorf("embedding model typed %q", m.ModelType)
+			}
+		})
 	}
 }

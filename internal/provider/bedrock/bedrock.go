@@ -35,6 +35,7 @@ type Provider struct {
 	id       string
 	region   string
 	endpoint string
+	control  string      // the Bedrock control plane, for model discovery
 	key      string      // static bearer key, when configured
 	tokens   TokenSource // minted keys from IAM credentials, when no key is
 	signer   *SigV4      // SigV4 signing, with auth_mode sigv4
@@ -76,6 +77,7 @@ func New(id string, cfg *config.BedrockConfig, o Options) (*Provider, error) {
 		return nil, fmt.Errorf("bedrock provider %s: %w", id, err)
 	}
 	p.endpoint = endpoint
+	p.control = controlEndpoint(p.region, env)
 	p.key = firstNonEmpty(strings.TrimSpace(cfg.APIKey.Value()), getenv(env, "AWS_BEARER_TOKEN_BEDROCK"))
 	if cfg.AuthMode == "sigv4" || p.key == "" {
 		// IAM credentials from the config's fields or the standard chain;

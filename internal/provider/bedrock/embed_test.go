@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/llama-stack-go/llama-stack-go/internal/config"
@@ -194,4 +195,35 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+func TestListModels(t *testing.T) {
+	double := bedrocktest.New(t, bedrocktest.Options{})
+	p, err := New("bedrock", &config.BedrockConfig{APIKey: bedrocktest.DefaultKey}, Options{LookupEnv: envOf("AWS_ENDPOINT_URL", double.URL())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	models, err := p.ListModels(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range models {
+		ids = append(ids, m.ID)
+	}
+	got := fmt.Sprint(ids)
+	for _, want := range []string{bedrocktest.ModelGptOss20B, bedrocktest.ModelTitanEmbedV2} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%s missing from %s", want, got)
+		}
+	}
+	for _, skip := range []string{"claude-v2", "nova-premier", "image-generator"} {
+		if strings.Contains(got, skip) {
+			t.Errorf("%s should be skipped: %s", skip, got)
+		}
+	}
+	bad, _ := New("bedrock", &config.BedrockConfig{APIKey: "wrong"}, Options{LookupEnv: envOf("AWS_ENDPOINT_URL", double.URL())})
+	if _, err := bad.ListModels(t.Context()); err == nil {
+		t.Error("a rejected key listed models")
+	}
 }
