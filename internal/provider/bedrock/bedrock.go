@@ -32,14 +32,14 @@ var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
 // Provider is a Bedrock inference provider.
 type Provider struct {
 	*openaicompat.Client
-	id       string
-	region   string
-	endpoint string
-	control  string      // the Bedrock control plane, for model discovery
-	key      string      // static bearer key, when configured
-	tokens   TokenSource // minted keys from IAM credentials, when no key is
-	signer   *SigV4      // SigV4 signing, with auth_mode sigv4
-	hc       *http.Client
+	id         string
+	region     string
+	endpoint   string
+	controlURL string      // the Bedrock control plane, for model discovery
+	key        string      // static bearer key, when configured
+	tokens     TokenSource // minted keys from IAM credentials, when no key is
+	signer     *SigV4      // SigV4 signing, with auth_mode sigv4
+	hc         *http.Client
 }
 
 var (
@@ -77,7 +77,7 @@ func New(id string, cfg *config.BedrockConfig, o Options) (*Provider, error) {
 		return nil, fmt.Errorf("bedrock provider %s: %w", id, err)
 	}
 	p.endpoint = endpoint
-	p.control = controlEndpoint(p.region, env)
+	p.controlURL = controlEndpoint(p.region, env)
 	p.key = firstNonEmpty(strings.TrimSpace(cfg.APIKey.Value()), getenv(env, "AWS_BEARER_TOKEN_BEDROCK"))
 	if cfg.AuthMode == "sigv4" || p.key == "" {
 		// IAM credentials from the config's fields or the standard chain;

@@ -47,36 +47,24 @@ type foundationModels struct {
 	} `json:"modelSummaries"`
 }
 
-// ListModels lists the foundation models the account can call on demand
-// (ListFoundationModels, ACTIVE only, text and embedding models), with the
-// provider's credentials.
+// inferenceProfiles is the part of ListInferenceProfiles' answer
+// discovery reads.
+type inferenceProfiles struct {
+	InferenceProfileSummaries []struct {
+		InferenceProfileID string `json:"inferenceProfileId"`
+		Status             string `json:"status"`
+	} `json:"inferenceProfileSummaries"`
+}
+
+// ListModels lists what the account can call: the foundation models it
+// can call on demand (ListFoundationModels, ACTIVE text and embedding
+// models) and the system-defined cross-Region inference profiles
+// (ListInferenceProfiles, ACTIVE), which newer models such as Claude 4
+// require. It uses the provider's credentials.
 func (p *Provider) ListModels(ctx context.Context) ([]openai.Model, error) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, p.control+"/foundation-models?byInferenceType=ON_DEMAND", nil)
-	if err != nil {
-		return nil, fmt.Errorf("build list request: %w", err)
-	}
-	hreq.Header.Set("Accept", "application/json")
-	if err := p.authorize(hreq, nil); err != nil {
-		return nil, err
-	}
-	resp, err := p.hc.Do(hreq)
-	if err != nil {
-		return nil, fmt.Errorf("list foundation models: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxEmbedResponse))
-	if err != nil {
-		return nil, fmt.Errorf("read foundation models: %w", err)
-	}
-	if resp.StatusCode/100 != 2 {
-		e := openaicompat.ParseError(resp.StatusCode, resp.Header, body)
-		e.Provider = p.id
-		p.translateError(e)
-		return nil, e
-	}
 	var fm foundationModels
-	if err := json.Unmarshal(body, &fm); err != nil {
-		return nil, fmt.Errorf("decode foundation models: %w", err)
+	if err := p.control(ctx, "/foundation-models?byInferenceType=ON_DEMAND", &fm); err != nil {
+		return nil, err
 	}
 	var out []openai.Model
 	for _, m := range fm.ModelSummaries {
@@ -87,5 +75,46 @@ func (p *Provider) ListModels(ctx context.Context) ([]openai.Model, error) {
 		}
 		out = append(out, openai.Model{ID: m.ModelID, Object: "model", OwnedBy: strings.ToLower(m.ProviderName)})
 	}
+	var ip inferenceProfiles
+	if err := p.control(ctx, "/inference-profiles?typeEquals=SYSTEM_DEFINED&maxResults=1000", &ip); err != nil {
+		return nil, err
+	}
+	for _, pr := range ip.InferenceProfileSummaries {
+		if pr.InferenceProfileID != "" && (pr.Status == "" || pr.Status == "ACTIVE") {
+			out = append(out, openai.Model{ID: pr.InferenceProfileID, Object: "model", OwnedBy: "bedrock"})
+		}
+	}
 	return out, nil
+}
+
+// control GETs a control-plane path with the provider's credentials and
+// decodes the JSON answer into out.
+func (p *Provider) control(ctx context.Context, path string, out any) error {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, p.controlURL+path, nil)
+	if err != nil {
+		return fmt.Errorf("build control-plane request: %w", err)
+	}
+	hreq.Header.Set("Accept", "application/json")
+	if err := p.authorize(hreq, nil); err != nil {
+		return err
+	}
+	resp, err := p.hc.Do(hreq)
+	if err != nil {
+		return fmt.Errorf("call the Bedrock control plane: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxEmbedResponse))
+	if err != nil {
+		return fmt.Errorf("read the control plane's answer: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		e := openaicompat.ParseError(resp.StatusCode, resp.Header, body)
+		e.Provider = p.id
+		p.translateError(e)
+		return e
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("decode the control plane's answer: %w", err)
+	}
+	return nil
 }

@@ -212,7 +212,7 @@ func TestListModels(t *testing.T) {
 		ids = append(ids, m.ID)
 	}
 	got := fmt.Sprint(ids)
-	for _, want := range []string{bedrocktest.ModelGptOss20B, bedrocktest.ModelTitanEmbedV2} {
+	for _, want := range []string{bedrocktest.ModelGptOss20B, bedrocktest.ModelTitanEmbedV2, bedrocktest.ModelClaudeHaiku} {
 		if !strings.Contains(got, want) {
 			t.Errorf("%s missing from %s", want, got)
 		}

@@ -35,3 +35,18 @@ func (s *Server) serveFoundationModels(w http.ResponseWriter, r *http.Request) {
 		summary("amazon.titan-image-generator-v2:0", "IMAGE", "ACTIVE", "ON_DEMAND"))
 	writeJSON(w, http.StatusOK, map[string]any{"modelSummaries": list})
 }
+
+// serveInferenceProfiles answers ListInferenceProfiles
+// (GET /inference-profiles) with the cross-Region profiles the double
+// serves through Converse.
+func (s *Server) serveInferenceProfiles(w http.ResponseWriter, r *http.Request) {
+	if fx := s.authFailure(r.Header.Get("Authorization")); fx != nil {
+		fx.write(w)
+		return
+	}
+	var list []map[string]any
+	for _, id := range []string{ModelClaudeHaiku, ModelNovaMicro} {
+		list = append(list, map[string]any{"inferenceProfileId": id, "inferenceProfileName": id, "status": "ACTIVE", "type": "SYSTEM_DEFINED"})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"inferenceProfileSummaries": list})
+}

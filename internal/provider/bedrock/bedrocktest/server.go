@@ -259,6 +259,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveFoundationModels(w, r)
 		return
 	}
+	if r.Method == http.MethodGet && r.URL.Path == "/inference-profiles" {
+		s.serveInferenceProfiles(w, r)
+		return
+	}
 	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/model/") && strings.HasSuffix(r.URL.Path, "/invoke") {
 		s.serveInvoke(w, r, body)
 		return
