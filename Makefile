@@ -31,7 +31,7 @@ unit: ## go test -race across the module (e2e runs the built binary and the npm 
 fuzz: ## run each fuzz target for FUZZTIME executions (a count, not a duration: time-boxed fuzzing can fail spuriously, golang/go#75804)
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for t in $$($(GO) test -list='^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$t"; $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$pkg >/dev/null; \
+	    echo "fuzz $$pkg $$t"; out=$$($(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
 	  done; done
 
 bench: ## hot-path micro-benchmarks with allocations

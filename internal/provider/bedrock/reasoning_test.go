@@ -76,7 +76,8 @@ func FuzzSplitter(f *testing.F) {
 		if r != wantR || c != wantC {
 			t.Fatalf("%q cut at %d,%d: %q, %q; whole: %q, %q", text, a, b, r, c, wantR, wantC)
 		}
-		if stripped := strings.NewReplacer(openTag, "", closeTag, "").Replace(text); len(r)+len(c) > len(stripped)+len(openTag)+len(closeTag) {
+		// Only tags are ever dropped, so the output is never longer.
+		if len(r)+len(c) > len(text) {
 			t.Fatalf("output longer than input: %q %q", r, c)
 		}
 	})
