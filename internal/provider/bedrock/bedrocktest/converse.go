@@ -459,39 +459,5 @@ func (s *Server) streamFrames(w http.ResponseWriter, r *http.Request, frames [][
 		s.noteCanceled(ctx)
 		return
 	}
-	for i, f := range frames {
-		if i == plan.dropAt {
-			if conn, _, err := rc.Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
-			panic(http.ErrAbortHandler)
-		}
-		if i == plan.stallAt {
-			select {
-			case <-ctx.Done():
-				s.noteCanceled(ctx)
-			case <-s.done:
-			}
-			return
-		}
-		if i > 0 {
-			err := s.sleep(ctx, s.opts.ChunkDelay)
-			if err == nil && plan.gate != nil {
-				err = plan.gate.wait(ctx, s.done)
-			}
-			if err != nil {
-				s.noteCanceled(ctx)
-				return
-			}
-		}
-		if _, err := w.Write(f); err != nil {
-			s.noteCanceled(ctx)
-			return
-		}
-		if err := rc.Flush(); err != nil {
-			s.noteCanceled(ctx)
-			return
-		}
-	}
+	s.play(ctx, w, rc, frames, plan)
 }

@@ -443,7 +443,21 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, events [][]byte,
 	if plan.stallAt > last {
 		plan.stallAt = last
 	}
+	framed := make([][]byte, len(events))
 	for i, ev := range events {
+		buf := make([]byte, 0, len(ev)+8)
+		buf = append(buf, "data: "...)
+		buf = append(buf, ev...)
+		framed[i] = append(buf, "\n\n"...)
+	}
+	s.play(ctx, w, rc, framed, plan)
+}
+
+// play writes pieces (SSE events or event-stream frames), each flushed,
+// applying ChunkDelay, the gate and the drop/stall faults (counted in
+// pieces).
+func (s *Server) play(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, pieces [][]byte, plan streamPlan) {
+	for i, piece := range pieces {
 		if i == plan.dropAt {
 			if conn, _, err := rc.Hijack(); err == nil {
 				_ = conn.Close()
@@ -469,11 +483,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, events [][]byte,
 				return
 			}
 		}
-		buf := make([]byte, 0, len(ev)+8)
-		buf = append(buf, "data: "...)
-		buf = append(buf, ev...)
-		buf = append(buf, "\n\n"...)
-		if _, err := w.Write(buf); err != nil {
+		if _, err := w.Write(piece); err != nil {
 			s.noteCanceled(ctx)
 			return
 		}
