@@ -607,17 +607,24 @@ func (p *Provider) converseSend(ctx context.Context, req *provider.Request, suff
 	if err != nil {
 		return nil, fmt.Errorf("encode converse body: %w", err)
 	}
-	u := p.endpoint + "/model/" + url.PathEscape(req.Model) + suffix
+	return p.postModel(ctx, req.Model, suffix, body, accept, req.Data)
+}
+
+// postModel POSTs body to a Bedrock Runtime model operation
+// ({endpoint}/model/{id}{op}) with the provider's credentials and returns
+// a 2xx response; anything else becomes a *provider.Error (body closed).
+func (p *Provider) postModel(ctx context.Context, model, op string, body []byte, accept string, data provider.Data) (*http.Response, error) {
+	u := p.endpoint + "/model/" + url.PathEscape(model) + op
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("build converse request: %w", err)
+		return nil, fmt.Errorf("build %s request: %w", op, err)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set("Accept", accept)
 	if accept != "application/json" {
 		hreq.Header.Set("Accept-Encoding", "identity")
 	}
-	if err := p.authorize(hreq, req.Data); err != nil {
+	if err := p.authorize(hreq, data); err != nil {
 		return nil, err
 	}
 	resp, err := p.hc.Do(hreq)

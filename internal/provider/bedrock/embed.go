@@ -1,7 +1,6 @@
 package bedrock
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -10,14 +9,12 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/llama-stack-go/llama-stack-go/internal/openai"
 	"github.com/llama-stack-go/llama-stack-go/internal/provider"
-	"github.com/llama-stack-go/llama-stack-go/internal/provider/openaicompat"
 )
 
 // maxTitanConcurrency bounds the InvokeModel calls one embeddings request
@@ -259,34 +256,14 @@ func (p *Provider) invoke(ctx context.Context, req *provider.EmbedRequest, in, o
 	if err != nil {
 		return nil, fmt.Errorf("encode invoke body: %w", err)
 	}
-	u := p.endpoint + "/model/" + url.PathEscape(req.Model) + "/invoke"
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	resp, err := p.postModel(ctx, req.Model, "/invoke", body, "application/json", req.Data)
 	if err != nil {
-		return nil, fmt.Errorf("build invoke request: %w", err)
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "application/json")
-	if err := p.authorize(hreq, req.Data); err != nil {
 		return nil, err
-	}
-	resp, err := p.hc.Do(hreq)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, context.Cause(ctx)
-		}
-		return nil, &provider.Error{Provider: p.id, StatusCode: http.StatusBadGateway, Type: "api_error", Code: "upstream_unreachable",
-			Message: "Bedrock could not be reached", Err: err}
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxEmbedResponse))
 	if err != nil {
 		return nil, &provider.Error{Provider: p.id, StatusCode: http.StatusBadGateway, Type: "api_error", Code: "upstream_stream_broken", Message: "Bedrock's answer was cut off", Err: err}
-	}
-	if resp.StatusCode/100 != 2 {
-		e := openaicompat.ParseError(resp.StatusCode, resp.Header, b)
-		e.Provider = p.id
-		p.translateError(e)
-		return nil, e
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		return nil, p.malformed("Bedrock sent a malformed embeddings response")
