@@ -144,27 +144,8 @@ func (s *Server) serveConverse(w http.ResponseWriter, r *http.Request, body []by
 		return
 	}
 
-	s.mu.Lock()
-	throttle := take(&s.throttle)
-	fail := !throttle && take(&s.fail)
-	failCode := s.failCode
-	plan := streamPlan{dropAt: -1, stallAt: -1}
-	if stream && !throttle && !fail {
-		plan.gate = s.gate
-		if take(&s.drop) {
-			plan.dropAt = s.dropAt
-		}
-		if take(&s.stall) {
-			plan.stallAt = s.stallAt
-		}
-	}
-	s.mu.Unlock()
-	switch {
-	case throttle:
-		s.fx.throttling.write(w, headerLine{"Retry-After", "1"})
-		return
-	case fail:
-		writeFailure(w, failCode)
+	plan, faulted := s.faults(w, stream, false)
+	if faulted {
 		return
 	}
 

@@ -41,11 +41,7 @@ func (s *Server) serveInvoke(w http.ResponseWriter, r *http.Request, body []byte
 		writeAWSError(w, http.StatusBadRequest, "ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/", "message", "The provided model identifier is invalid.")
 		return
 	}
-	s.mu.Lock()
-	throttle := take(&s.throttle)
-	s.mu.Unlock()
-	if throttle {
-		s.fx.throttling.write(w, headerLine{"Retry-After", "1"})
+	if _, faulted := s.faults(w, false, false); faulted {
 		return
 	}
 	if b := s.recordedInvoke(model, body); b != nil {

@@ -312,35 +312,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	s.mu.Lock()
-	throttle := take(&s.throttle)
-	fail := !throttle && take(&s.fail)
-	failCode := s.failCode
-	var plan streamPlan
-	if req.Stream && !throttle && !fail {
-		plan.gate = s.gate
-		if take(&s.replay) {
-			plan.replay = s.replayFx
-		}
-		if take(&s.drop) {
-			plan.dropAt = s.dropAt
-		} else {
-			plan.dropAt = -1
-		}
-		if take(&s.stall) {
-			plan.stallAt = s.stallAt
-		} else {
-			plan.stallAt = -1
-		}
-	}
-	s.mu.Unlock()
-
-	switch {
-	case throttle:
-		s.fx.throttling.write(w, headerLine{"Retry-After", "1"})
-		return
-	case fail:
-		writeFailure(w, failCode)
+	plan, faulted := s.faults(w, req.Stream, true)
+	if faulted {
 		return
 	}
 
@@ -412,6 +385,39 @@ func (s *Server) replayEvents(name string) ([][]byte, error) {
 		}
 	}
 	return events, nil
+}
+
+// faults consumes the armed faults for one request. A throttle or failure
+// is answered here (faulted is true); otherwise, for a stream, it returns
+// the drop, stall, gate and (with replay) recorded-transcript plan.
+func (s *Server) faults(w http.ResponseWriter, stream, replay bool) (plan streamPlan, faulted bool) {
+	plan = streamPlan{dropAt: -1, stallAt: -1}
+	s.mu.Lock()
+	throttle := take(&s.throttle)
+	fail := !throttle && take(&s.fail)
+	failCode := s.failCode
+	if stream && !throttle && !fail {
+		plan.gate = s.gate
+		if replay && take(&s.replay) {
+			plan.replay = s.replayFx
+		}
+		if take(&s.drop) {
+			plan.dropAt = s.dropAt
+		}
+		if take(&s.stall) {
+			plan.stallAt = s.stallAt
+		}
+	}
+	s.mu.Unlock()
+	switch {
+	case throttle:
+		s.fx.throttling.write(w, headerLine{"Retry-After", "1"})
+		return plan, true
+	case fail:
+		writeFailure(w, failCode)
+		return plan, true
+	}
+	return plan, false
 }
 
 // streamPlan is what faults apply to one stream.
