@@ -25,8 +25,9 @@ vet: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-unit: ## go test -race across the module (e2e runs the built binary and the npm suites)
-	$(GO) test -race -shuffle=on -count=1 -timeout=20m ./...
+unit: ## go test -race across the module; PostgreSQL store and replica tests against a throwaway server from .ci/postgres.sh
+	@dsn=$$(bash .ci/postgres.sh) || { echo "could not start PostgreSQL for the tests"; exit 1; }; export "$$dsn"; \
+	  $(GO) test -race -shuffle=on -count=1 -timeout=30m ./...; rc=$$?; bash .ci/postgres.sh stop >/dev/null; exit $$rc
 
 fuzz: ## run each fuzz target for FUZZTIME executions (a count, not a duration: time-boxed fuzzing can fail spuriously, golang/go#75804)
 	@set -e; for pkg in $$($(GO) list ./...); do \

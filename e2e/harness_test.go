@@ -56,6 +56,32 @@ type server struct {
 	logs   []string
 	exited chan struct{}
 	err    error
+	killed bool // set by Kill: the exit is expected to be a crash
+}
+
+// Kill ends the server with SIGKILL, as a crash would, and waits for it.
+func (s *server) Kill(t *testing.T) {
+	t.Helper()
+	s.mu.Lock()
+	s.killed = true
+	s.mu.Unlock()
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+}
+
+// Stop sends SIGTERM and waits for a clean exit.
+func (s *server) Stop(t *testing.T) {
+	t.Helper()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+		if s.err != nil {
+			t.Fatalf("server exit after SIGTERM: %v\n%s", s.err, strings.Join(s.Logs(), "\n"))
+		}
+	case <-time.After(60 * time.Second):
+		_ = s.cmd.Process.Kill()
+		t.Fatalf("server did not stop within 60s of SIGTERM")
+	}
 }
 
 // Logs returns the server's stderr lines so far.
@@ -72,7 +98,7 @@ func runLlama(t *testing.T, env []string, args ...string) (int, string, string) 
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(baseEnv(), env...)
+	cmd.Env = append(baseEnv(), withStoreDir(t, env)...)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -85,10 +111,22 @@ func runLlama(t *testing.T, env []string, args ...string) (int, string, string) 
 	return code, stdout.String(), stderr.String()
 }
 
+// withStoreDir gives the server its own SQLite directory unless env names
+// one, so that no test writes under the user's home or sees another test's
+// models and completions.
+func withStoreDir(t *testing.T, env []string) []string {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "SQLITE_STORE_DIR=") {
+			return env
+		}
+	}
+	return append(env, "SQLITE_STORE_DIR="+t.TempDir())
+}
+
 // providerEnvPrefixes are the variables that switch providers on in the
 // starter config or point them elsewhere.
 var providerEnvPrefixes = []string{"AWS_", "LLAMA_STACK", "OPENAI_", "OLLAMA_", "VLLM_", "TOGETHER_", "FIREWORKS_", "GROQ_",
-	"GEMINI_", "AZURE_", "NVIDIA_", "SAMBANOVA_", "CEREBRAS_", "RUNPOD_", "DATABRICKS_", "PASSTHROUGH_", "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"}
+	"GEMINI_", "AZURE_", "NVIDIA_", "SAMBANOVA_", "CEREBRAS_", "RUNPOD_", "DATABRICKS_", "PASSTHROUGH_", "SQLITE_STORE_DIR", "POSTGRES_", "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"}
 
 // baseEnv is a clean environment: no provider, AWS, proxy or Llama Stack
 // variables from the machine running the tests leak into the server.
@@ -115,7 +153,7 @@ func startServer(t *testing.T, env []string, args ...string) *server {
 	full := append([]string{"stack", "run"}, args...)
 	full = append(full, "--host", "127.0.0.1", "--port", "0", "--log-format", "json")
 	cmd := exec.Command(binary, full...)
-	cmd.Env = append(baseEnv(), env...)
+	cmd.Env = append(baseEnv(), withStoreDir(t, env)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +198,10 @@ func startServer(t *testing.T, env []string, args ...string) *server {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-s.exited:
-			if s.err != nil {
+			s.mu.Lock()
+			killed := s.killed
+			s.mu.Unlock()
+			if s.err != nil && !killed {
 				t.Errorf("server exit after SIGTERM: %v\n%s", s.err, strings.Join(s.Logs(), "\n"))
 			}
 		case <-time.After(40 * time.Second):

@@ -497,13 +497,14 @@ func TestModelsAndSystemRoutes(t *testing.T) {
 	if code, m := get("/v2/nothing"); code != 404 || m["error"] == nil {
 		t.Errorf("unknown route: %d %v", code, m)
 	}
-	resp, err := http.Post(url+"/v1/models", "application/json", strings.NewReader("{}"))
+	req, _ := http.NewRequest("PUT", url+"/v1/models", strings.NewReader("{}"))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET" {
-		t.Errorf("POST /v1/models: %d Allow=%q", resp.StatusCode, resp.Header.Get("Allow"))
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, POST" {
+		t.Errorf("PUT /v1/models: %d Allow=%q", resp.StatusCode, resp.Header.Get("Allow"))
 	}
 }
 

@@ -47,13 +47,38 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		return writeBody(w, resp)
+		out, err := resp.Body()
+		if err != nil {
+			return fmt.Errorf("encode response: %w", err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(out)
+		s.recordCompletion(r, body, req.Model, out)
+		return nil
 	}
 	st, err := rt.Provider.ChatStream(r.Context(), preq)
 	if err != nil {
 		return err
 	}
-	return relay(s, w, r, st, rt.Model.ProviderID)
+	if s.inference.Recorder == nil {
+		return relay(s, w, r, st, rt.Model.ProviderID, nil)
+	}
+	var acc openai.ChunkAccumulator
+	complete := false
+	err = relay(s, w, r, st, rt.Model.ProviderID, func(c *openai.ChatCompletionChunk, done bool) {
+		if done {
+			complete = true
+			return
+		}
+		acc.Add(c)
+	})
+	// Only a stream that ended cleanly is a completion worth storing.
+	if complete && !acc.Empty() {
+		if out, merr := json.Marshal(acc.Completion()); merr == nil {
+			s.recordCompletion(r, body, req.Model, out)
+		}
+	}
+	return err
 }
 
 // bodied is a response or chunk that knows its wire JSON.
@@ -80,7 +105,7 @@ func writeBody(w http.ResponseWriter, v bodied) error {
 func relay[T bodied](s *Server, w http.ResponseWriter, r *http.Request, st interface {
 	Next() (T, error)
 	Close() error
-}, providerID string) error {
+}, providerID string, observe func(chunk T, done bool)) error {
 	defer st.Close()
 	chunk, err := st.Next()
 	if err == io.EOF {
@@ -96,6 +121,9 @@ func relay[T bodied](s *Server, w http.ResponseWriter, r *http.Request, st inter
 	w.WriteHeader(http.StatusOK)
 	sw := sse.NewWriter(w)
 	for {
+		if observe != nil {
+			observe(chunk, false)
+		}
 		data, err := chunk.Body()
 		if err != nil {
 			return s.streamFailed(r, sw, fmt.Errorf("encode chunk: %w", err))
@@ -107,7 +135,10 @@ func relay[T bodied](s *Server, w http.ResponseWriter, r *http.Request, st inter
 		}
 		chunk, err = st.Next()
 		if err == io.EOF {
-			_ = sw.WriteData(doneEvent)
+			if werr := sw.WriteData(doneEvent); werr == nil && observe != nil {
+				var zero T
+				observe(zero, true)
+			}
 			return nil
 		}
 		if err != nil {

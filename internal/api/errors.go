@@ -12,6 +12,7 @@ import (
 	"github.com/llama-stack-go/llama-stack-go/internal/openai"
 	"github.com/llama-stack-go/llama-stack-go/internal/provider"
 	"github.com/llama-stack-go/llama-stack-go/internal/registry"
+	"github.com/llama-stack-go/llama-stack-go/internal/store"
 )
 
 // statusClientClosed is the status logged when the client went away
@@ -61,6 +62,7 @@ func toProblem(err error) problem {
 		ae  *Error
 		pe  *provider.Error
 		nf  *registry.NotFoundError
+		ie  *registry.InvalidError
 		mbe *http.MaxBytesError
 	)
 	switch {
@@ -69,6 +71,18 @@ func toProblem(err error) problem {
 	case errors.As(err, &nf):
 		return mk(http.StatusNotFound, "invalid_request_error", "model_not_found", "model",
 			fmt.Sprintf("Model '%s' not found. Use 'GET /v1/models' (client.models.list()) to list available models.", nf.ID))
+	case errors.As(err, &ie):
+		return mk(http.StatusBadRequest, "invalid_request_error", "", ie.Field, ie.Message)
+	case errors.Is(err, registry.ErrModelExists):
+		return mk(http.StatusConflict, "invalid_request_error", "model_exists", "model_id",
+			"a model with this id is already registered; unregister it first (DELETE /v1/models/{model_id}) or choose another id")
+	case errors.Is(err, registry.ErrNotRegistered):
+		return mk(http.StatusBadRequest, "invalid_request_error", "model_not_registered", "model_id",
+			"this model comes from the run config or from its provider's model list, not from POST /v1/models; remove it from the run config instead")
+	case errors.Is(err, store.ErrInvalid):
+		return mk(http.StatusBadRequest, "invalid_request_error", "", "", "the request holds text the store cannot keep (empty ids, NUL bytes or invalid UTF-8)")
+	case errors.Is(err, store.ErrUnavailable):
+		return mk(http.StatusServiceUnavailable, "api_error", "storage_unavailable", "", "the server's storage is unavailable right now; try again shortly")
 	case errors.As(err, &mbe):
 		return mk(http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large", "",
 			fmt.Sprintf("request body is larger than the server's limit of %d bytes", mbe.Limit))

@@ -101,7 +101,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return unsupported(err, req.Model, rt.Model.ProviderID, "/v1/completions")
 	}
-	return relay(s, w, r, st, rt.Model.ProviderID)
+	return relay(s, w, r, st, rt.Model.ProviderID, nil)
 }
 
 func validateCompletion(req *openai.CompletionRequest) error {

@@ -8,8 +8,14 @@ import (
 	"github.com/llama-stack-go/llama-stack-go/internal/registry"
 )
 
-// modelResource is the Llama Stack model resource of GET /v1/models/{id}.
+// modelResource is the Llama Stack model resource of GET /v1/models/{id},
+// with OpenAI's model fields beside it so that both kinds of client read
+// it (llama-stack-client's models.retrieve, openai's models.retrieve).
 type modelResource struct {
+	ID                 string         `json:"id"`
+	Object             string         `json:"object"`
+	Created            int64          `json:"created"`
+	OwnedBy            string         `json:"owned_by"`
 	Identifier         string         `json:"identifier"`
 	ProviderResourceID string         `json:"provider_resource_id"`
 	ProviderID         string         `json:"provider_id"`
@@ -53,12 +59,5 @@ func (s *Server) getModel(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return &registry.NotFoundError{ID: id}
 	}
-	return writeJSON(w, modelResource{
-		Identifier:         m.Identifier,
-		ProviderResourceID: m.ProviderResourceID,
-		ProviderID:         m.ProviderID,
-		Type:               "model",
-		Metadata:           m.Metadata,
-		ModelType:          m.ModelType,
-	})
+	return writeJSON(w, toModelResource(m))
 }

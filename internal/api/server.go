@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/llama-stack-go/llama-stack-go/internal/registry"
+	"github.com/llama-stack-go/llama-stack-go/internal/store"
 )
 
 // DefaultMaxBodyBytes bounds a request body when Options leave it zero.
@@ -37,6 +38,17 @@ type Options struct {
 	Logger       *slog.Logger
 	Version      string
 	MaxBodyBytes int64
+	// Records holds stored responses and conversations; nil when storage
+	// is switched off.
+	Records store.Records
+	// Models registers models for every replica; nil when the metadata
+	// store is switched off.
+	Models ModelRegistrar
+	// Inference records and reads chat completions; zero when the
+	// inference store is switched off.
+	Inference InferenceStore
+	// Stores are checked by /v1/health, by name.
+	Stores map[string]StoreHealth
 }
 
 // Server holds the handlers' dependencies.
@@ -46,6 +58,10 @@ type Server struct {
 	log       *slog.Logger
 	version   string
 	maxBody   int64
+	records   store.Records
+	models    ModelRegistrar
+	inference InferenceStore
+	stores    map[string]StoreHealth
 	mux       *http.ServeMux
 	routes    []route
 }
@@ -58,7 +74,8 @@ type route struct {
 
 // NewHandler returns the server's root handler.
 func NewHandler(o Options) http.Handler {
-	s := &Server{reg: o.Registry, providers: o.Providers, log: o.Logger, version: o.Version, maxBody: o.MaxBodyBytes, mux: http.NewServeMux()}
+	s := &Server{reg: o.Registry, providers: o.Providers, log: o.Logger, version: o.Version, maxBody: o.MaxBodyBytes, records: o.Records,
+		models: o.Models, inference: o.Inference, stores: o.Stores, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -67,7 +84,12 @@ func NewHandler(o Options) http.Handler {
 	}
 	s.add("GET", "/v1/models", "models", s.handle(s.listModels))
 	s.add("GET", "/v1/models/{model_id...}", "models", s.handle(s.getModel))
+	s.add("POST", "/v1/models", "models", s.handle(s.registerModel))
+	s.add("DELETE", "/v1/models/{model_id...}", "models", s.handle(s.unregisterModel))
 	s.add("POST", "/v1/chat/completions", "inference", s.handle(s.chat))
+	s.add("GET", "/v1/chat/completions", "inference", s.handle(s.listCompletions))
+	s.add("GET", "/v1/chat/completions/{completion_id}", "inference", s.handle(s.getCompletion))
+	s.add("DELETE", "/v1/chat/completions/{completion_id}", "inference", s.handle(s.deleteCompletion))
 	s.add("POST", "/v1/completions", "inference", s.handle(s.completions))
 	s.add("POST", "/v1/embeddings", "inference", s.handle(s.embeddings))
 	s.add("GET", "/v1/health", "inspect", s.handle(s.health))
@@ -80,6 +102,9 @@ func NewHandler(o Options) http.Handler {
 	s.alias("POST", "/v1/openai/v1/completions", "/v1/completions")
 	s.alias("POST", "/v1/openai/v1/embeddings", "/v1/embeddings")
 	s.alias("GET", "/v1/openai/v1/models", "/v1/models")
+	s.alias("GET", "/v1/openai/v1/chat/completions", "/v1/chat/completions")
+	s.alias("GET", "/v1/openai/v1/chat/completions/{completion_id}", "/v1/chat/completions/{completion_id}")
+	s.addResponsesRoutes()
 	s.mux.Handle("/", s.handle(s.notFound))
 	return s.middleware(s.mux)
 }
@@ -113,6 +138,11 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) error {
 	var allowed []string
 	for _, rt := range s.routes {
 		if rt.method == r.Method {
+			continue
+		}
+		// A trailing wildcard matches its parent path only through a
+		// redirect ("/v1/models" → "/v1/models/"); that is no route.
+		if i := strings.Index(rt.path, "{"); i > 0 && strings.HasSuffix(rt.path, "...}") && r.URL.Path+"/" == rt.path[:i] {
 			continue
 		}
 		probe := r.Clone(r.Context())

@@ -1,14 +1,33 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 )
 
-// health serves GET /v1/health.
-func (s *Server) health(w http.ResponseWriter, _ *http.Request) error {
-	return writeJSON(w, map[string]string{"status": "OK"})
+// health serves GET /v1/health: "OK", or "Degraded" with the stores that
+// do not answer. It stays 200 while degraded: requests that need no store
+// are still served, so a load balancer should keep the replica.
+func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
+	if len(s.stores) == 0 {
+		return writeJSON(w, map[string]string{"status": "OK"})
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status := "OK"
+	stores := make(map[string]map[string]string, len(s.stores))
+	for name, st := range s.stores {
+		if err := st.Ping(ctx); err != nil {
+			status = "Degraded"
+			stores[name] = map[string]string{"status": "Error", "message": err.Error()}
+			continue
+		}
+		stores[name] = map[string]string{"status": "OK"}
+	}
+	return writeJSON(w, map[string]any{"status": status, "storage": stores})
 }
 
 // getVersion serves GET /v1/version.

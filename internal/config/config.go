@@ -60,6 +60,10 @@ type Config struct {
 	CondaEnv             yaml.Node `yaml:"conda_env,omitempty"`
 	BuiltAt              yaml.Node `yaml:"built_at,omitempty"`
 
+	// Store is the storage layout after Parse: the storage section, the
+	// older per-store keys translated into it, and defaults.
+	Store *Storage `yaml:"-"`
+
 	dropped []Model
 	root    *yaml.Node // the parsed document, for line numbers
 }
@@ -100,6 +104,12 @@ type Provider struct {
 	ProviderType string    `yaml:"provider_type"`    // e.g. "remote::bedrock"
 	Config       yaml.Node `yaml:"config,omitempty"` // the config block, env-expanded unless Disabled
 	Module       string    `yaml:"module,omitempty"` // OGX's external provider module; unused
+
+	// Resilience overrides, key by key, the server's resilience settings
+	// for this provider (timeouts, retries, concurrency, circuit breaker).
+	// It is kept as written, like Config, because a disabled provider's
+	// values are not expanded; Config.ResilienceFor decodes it.
+	Resilience yaml.Node `yaml:"resilience,omitempty"`
 
 	API      string `yaml:"-"` // the providers.<api> key
 	Path     string `yaml:"-"` // YAML path, e.g. "providers.inference[0]"
@@ -171,14 +181,14 @@ func (m *Model) Identifier() string {
 // Server is the server section (OGX's ServerConfig, plus
 // max_request_body_bytes).
 type Server struct {
-	Port        int       `yaml:"port"`         // 1024-65535, as OGX requires
-	Host        string    `yaml:"host"`         // "" listens on all interfaces
-	TLSCertfile string    `yaml:"tls_certfile"` // with tls_keyfile, serve HTTPS
-	TLSKeyfile  string    `yaml:"tls_keyfile"`
-	TLSCAFile   string    `yaml:"tls_cafile"` // require client certificates signed by this CA
-	Auth        yaml.Node `yaml:"auth,omitempty"`
-	Quota       yaml.Node `yaml:"quota,omitempty"`
-	CORS        yaml.Node `yaml:"cors,omitempty"` // true, false or a mapping
+	Port        int          `yaml:"port"`         // 1024-65535, as OGX requires
+	Host        string       `yaml:"host"`         // "" listens on all interfaces
+	TLSCertfile string       `yaml:"tls_certfile"` // with tls_keyfile, serve HTTPS
+	TLSKeyfile  string       `yaml:"tls_keyfile"`
+	TLSCAFile   string       `yaml:"tls_cafile"`      // require client certificates signed by this CA
+	Auth        *AuthConfig  `yaml:"auth,omitempty"`  // nil: no authentication
+	Quota       *QuotaConfig `yaml:"quota,omitempty"` // nil: no request quotas
+	CORS        *CORSConfig  `yaml:"cors,omitempty"`  // true, false or a mapping; see CORSConfig.Enabled
 
 	Workers                        int  `yaml:"workers"`                           // OGX's uvicorn worker count; at least 1
 	RegistryRefreshIntervalSeconds int  `yaml:"registry_refresh_interval_seconds"` // model list refresh; positive
@@ -186,6 +196,11 @@ type Server struct {
 
 	// MaxRequestBodyBytes caps request bodies; 0 lets the server choose.
 	MaxRequestBodyBytes int64 `yaml:"max_request_body_bytes"`
+
+	// Resilience holds the resilience settings every provider starts from,
+	// overriding DefaultResilience key by key; Config.ResilienceFor decodes
+	// it.
+	Resilience yaml.Node `yaml:"resilience,omitempty"`
 }
 
 // DefaultServer holds the server defaults, OGX's: port 8321, all

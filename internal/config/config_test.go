@@ -402,12 +402,8 @@ func TestOGXStarterStyle(t *testing.T) {
 		t.Errorf("port = %d", c.Server.Port)
 	}
 	// server.auth.provider_config is null when its type expands to empty.
-	var auth map[string]any
-	if err := c.Server.Auth.Decode(&auth); err != nil {
-		t.Fatal(err)
-	}
-	if pc, ok := auth["provider_config"]; !ok || pc != nil {
-		t.Errorf("auth = %v, want provider_config: null", auth)
+	if c.Server.Auth == nil || c.Server.Auth.ProviderConfig != nil {
+		t.Errorf("auth = %+v, want provider_config: null", c.Server.Auth)
 	}
 	// ~ in substituted values is expanded with HOME; the rest of the text stays.
 	var storage struct {

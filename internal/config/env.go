@@ -385,7 +385,7 @@ func (x *expander) authDisabled(auth *yaml.Node, path string) bool {
 		return false
 	}
 	typ := lookup(pc, "type")
-	if typ == nil {
+	if typ == nil || deref(typ) == nil || deref(typ).Kind != yaml.ScalarNode {
 		return false
 	}
 	if s, null, ok := x.peek(typ); !ok || !null && s != "" {

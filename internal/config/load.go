@@ -78,6 +78,7 @@ func parse(data []byte, env LookupEnv, file string) (*Config, error) {
 	decodeSettings(c, env, probs)
 	bindModels(c, root, x)
 	resolveModels(c)
+	resolveStorage(c, env, probs)
 
 	var v problems
 	c.validate(&v)

@@ -53,6 +53,10 @@ func (s *schema) check(n *yaml.Node, t reflect.Type, path string) {
 	if t.Kind() == reflect.Interface || n.Kind == yaml.ScalarNode && n.ShortTag() == tagNull {
 		return
 	}
+	if sc, ok := reflect.New(t).Interface().(schemaChecker); ok {
+		sc.checkSchema(s, n, path) // types with more than one form: auth.go
+		return
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		s.structure(n, t, path)

@@ -48,6 +48,8 @@ func (c *Config) validate(p *problems) {
 	c.validateServer(p)
 	c.validateProviders(p)
 	c.validateModels(p)
+	c.validateStorage(p)
+	c.validateResilience(p)
 }
 
 func (c *Config) validateServer(p *problems) {
@@ -76,24 +78,7 @@ func (c *Config) validateServer(p *problems) {
 		n, path := at("tls_cafile")
 		p.add(n, path, errors.New("needs tls_certfile and tls_keyfile"))
 	}
-	for _, f := range []struct {
-		key     string
-		n       *yaml.Node
-		allowed string
-	}{{"auth", &s.Auth, "a mapping"}, {"quota", &s.Quota, "a mapping"}, {"cors", &s.CORS, "a boolean or a mapping"}} {
-		n := deref(f.n)
-		if n == nil || n.Kind == 0 || n.Kind == yaml.MappingNode || n.Kind == yaml.ScalarNode && n.ShortTag() == tagNull {
-			continue
-		}
-		if f.key == "cors" && n.Kind == yaml.ScalarNode {
-			var b bool
-			if n.Decode(&b) == nil {
-				continue
-			}
-		}
-		_, path := at(f.key)
-		p.addf(n, path, "expected %s, got %s", f.allowed, describe(n))
-	}
+	c.validateAccessControl(p) // server.auth, server.quota, server.cors: auth.go
 }
 
 // knownTypes lists ProviderTypes for messages.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/llama-stack-go/llama-stack-go/internal/api"
@@ -69,6 +70,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// ShutdownTimeout bounds the drain in Serve; 0 means the default.
 	ShutdownTimeout time.Duration
+	// RegistrySync is how often models registered through the API by
+	// other replicas are read; 0 means DefaultRegistrySync.
+	RegistrySync time.Duration
 }
 
 // Gateway is a configured server, ready to serve.
@@ -82,10 +86,15 @@ type Gateway struct {
 
 	discoverers  []discoverer
 	refreshEvery time.Duration
+
+	store     *storage
+	syncEvery time.Duration
 }
 
-// New builds the providers, registers the config's models and assembles the
-// handler. It opens no sockets.
+// New builds the providers, registers the config's models, opens the
+// storage backends (retrying in the background those that cannot be opened
+// yet) and assembles the handler. It listens on nothing; Serve does. Call
+// Close when not calling Serve.
 func New(cfg *config.Config, o Options) (*Gateway, error) {
 	log := o.Logger
 	if log == nil {
@@ -146,14 +155,34 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 	if len(impls) == 0 {
 		log.Warn("no inference provider is enabled; for Bedrock set AWS_BEARER_TOKEN_BEDROCK or name a config file")
 	}
-	g.handler = api.NewHandler(api.Options{
+	g.syncEvery = o.RegistrySync
+	if g.syncEvery <= 0 {
+		g.syncEvery = DefaultRegistrySync
+	}
+	g.store = openStorage(cfg.Store, g.reg, log, nil)
+	opts := api.Options{
 		Registry:     g.reg,
 		Providers:    g.providers,
 		Logger:       log,
 		Version:      version.String(),
 		MaxBodyBytes: cfg.Server.MaxRequestBodyBytes,
-	})
+		Records:      g.store.records,
+		Inference:    g.store.inferenceStore(),
+		Stores:       g.store.health,
+	}
+	if g.store.persist != nil {
+		opts.Models = g.store.persist
+	}
+	g.handler = api.NewHandler(opts)
 	return g, nil
+}
+
+// Close flushes what waits to be stored and closes the storage. Serve
+// calls it when it returns.
+func (g *Gateway) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), g.drain)
+	defer cancel()
+	return g.store.close(ctx)
 }
 
 // newProvider builds one provider from its config; the set of types is
@@ -208,20 +237,28 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	dctx, stopDiscovery := context.WithCancel(ctx)
-	discoveryDone := make(chan struct{})
-	go func() {
-		defer close(discoveryDone)
-		g.runDiscovery(dctx)
-	}()
-	defer func() {
-		stopDiscovery()
-		<-discoveryDone
-	}()
+	bg, stopBackground := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { g.runDiscovery(bg) })
+	if g.store.persist != nil {
+		wg.Go(func() { g.store.persist.Run(bg, g.syncEvery) })
+	}
+	// finish stops the background work, then flushes and closes the
+	// storage: every request has ended by then, so all they queued is
+	// written.
+	finish := func(err error) error {
+		stopBackground()
+		wg.Wait()
+		if cerr := g.Close(); cerr != nil {
+			g.log.Error("storage did not close cleanly", slog.String("error", cerr.Error()))
+			err = errors.Join(err, cerr)
+		}
+		return err
+	}
 	g.log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("version", version.String()))
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
+		return finish(fmt.Errorf("serve: %w", err))
 	case <-ctx.Done():
 	}
 	g.log.Info("shutting down", slog.Duration("drain", g.drain))
@@ -234,7 +271,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", serr)
+		err = errors.Join(err, fmt.Errorf("serve: %w", serr))
 	}
-	return err
+	return finish(err)
 }

@@ -47,18 +47,29 @@ registered_resources:
 `
 )
 
+// newTestGateway is New, closed when the test ends.
+func newTestGateway(t *testing.T, cfg *config.Config, o Options) (*Gateway, error) {
+	t.Helper()
+	g, err := New(cfg, o)
+	if err == nil {
+		t.Cleanup(func() { _ = g.Close() })
+	}
+	return g, err
+}
+
 // serve runs the gateway in-process in front of the double, keyed with key.
 func serve(t *testing.T, double *bedrocktest.Server, key string) string {
 	t.Helper()
 	env := map[string]string{"AWS_BEARER_TOKEN_BEDROCK": key, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": double.URL(),
 		// No IAM credentials anywhere, and no instance metadata to ask.
-		"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "HOME": "/nonexistent"}
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "HOME": "/nonexistent",
+		"SQLITE_STORE_DIR": t.TempDir()}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	cfg, err := config.Parse([]byte(runConfig), lookup)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(cfg, Options{LookupEnv: lookup})
+	g, err := newTestGateway(t, cfg, Options{LookupEnv: lookup})
 	if err != nil {
 		t.Fatal(err)
 	}

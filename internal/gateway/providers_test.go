@@ -65,7 +65,7 @@ registered_resources:
 			if err != nil {
 				t.Fatal(err)
 			}
-			g, err := New(cfg, Options{})
+			g, err := newTestGateway(t, cfg, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -131,7 +131,7 @@ registered_resources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(cfg, Options{})
+	g, err := newTestGateway(t, cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ providers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(cfg, Options{})
+	g, err := newTestGateway(t, cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ registered_resources:
 			if err != nil {
 				t.Fatal(err)
 			}
-			g, err := New(cfg, Options{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+			g, err := newTestGateway(t, cfg, Options{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
 			if err != nil {
 				t.Fatal(err)
 			}

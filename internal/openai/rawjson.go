@@ -181,3 +181,41 @@ func skipValue(b []byte, i int) (int, error) {
 		return 0, errNotObject
 	}
 }
+
+// TopLevel returns the raw JSON of obj's top-level member key, without
+// decoding the rest, and whether it is present.
+func TopLevel(obj []byte, key string) (json.RawMessage, bool) {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return nil, false
+	}
+	i++
+	for {
+		i = skipSpace(obj, i)
+		if i >= len(obj) || obj[i] == '}' {
+			return nil, false
+		}
+		ks := i
+		ke, err := skipString(obj, i)
+		if err != nil {
+			return nil, false
+		}
+		i = skipSpace(obj, ke)
+		if i >= len(obj) || obj[i] != ':' {
+			return nil, false
+		}
+		vs := skipSpace(obj, i+1)
+		ve, err := skipValue(obj, vs)
+		if err != nil {
+			return nil, false
+		}
+		if keyEquals(obj[ks:ke], key) {
+			return json.RawMessage(obj[vs:ve]), true
+		}
+		i = skipSpace(obj, ve)
+		if i >= len(obj) || obj[i] != ',' {
+			return nil, false
+		}
+		i++
+	}
+}

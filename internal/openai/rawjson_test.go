@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -99,6 +100,37 @@ func FuzzRepairSingleQuotes(f *testing.F) {
 		out, ok := RepairSingleQuotes(in)
 		if ok && !json.Valid(out) {
 			t.Fatalf("repair of %q is not JSON: %q", in, out)
+		}
+	})
+}
+
+// FuzzTopLevel checks TopLevel against a decode into a map: for a valid
+// object without duplicate keys, the member it returns decodes to the
+// map's value, and it finds the member exactly when the map has it.
+func FuzzTopLevel(f *testing.F) {
+	for _, s := range []string{`{"model":"a","messages":[{"role":"user","content":"hi"}]}`, `{}`, `{"a":{"messages":1},"messages":"\\\""}`, ` {"messages" : [] } `, `[]`, `{"x":1,}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		got, ok := TopLevel(in, "messages")
+		var m map[string]json.RawMessage
+		if json.Unmarshal(in, &m) != nil {
+			return
+		}
+		var keys map[string]any
+		_ = json.Unmarshal(in, &keys)
+		want, has := m["messages"]
+		if bytes.Count(in, []byte(`"messages"`)) > 1 {
+			return // duplicate keys: encoding/json keeps the last, TopLevel the first
+		}
+		if ok != has {
+			t.Fatalf("TopLevel found=%v, decode found=%v in %q", ok, has, in)
+		}
+		if ok {
+			var a, b any
+			if json.Unmarshal(got, &a) != nil || json.Unmarshal(want, &b) != nil || !reflect.DeepEqual(a, b) {
+				t.Fatalf("TopLevel = %q, decode = %q", got, want)
+			}
 		}
 	})
 }

@@ -59,6 +59,9 @@ type Model struct {
 	// Discovered marks a model listed by its provider rather than
 	// registered; SetDiscovered replaces these.
 	Discovered bool
+	// Stored marks a model registered through the API and kept in the
+	// metadata store; SetStored replaces these.
+	Stored bool
 }
 
 // Route is the answer to a lookup: the model and the provider serving it.
@@ -178,6 +181,63 @@ func (r *Registry) SetDiscovered(providerID string, models []Model) (added, remo
 	}
 	r.snap.Store(next)
 	return added, removed, nil
+}
+
+// SetStored replaces the models registered through the API (those kept in
+// the metadata store) with models. A stored model never shadows one from
+// the run config; one whose provider is not configured here is skipped and
+// reported in skipped. Discovered models a stored one names are replaced by
+// it.
+func (r *Registry) SetStored(models []Model) (skipped []Model) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.snap.Load()
+	want := make(map[string]bool, len(models))
+	for _, m := range models {
+		want[m.Identifier] = true
+	}
+	next := &snapshot{routes: make(map[string]*Route, len(old.routes)+len(models))}
+	for _, id := range old.order {
+		rt := old.routes[id]
+		if rt.Model.Stored || rt.Model.Discovered && want[id] {
+			continue
+		}
+		next.routes[id] = rt
+		next.order = append(next.order, id)
+	}
+	for _, m := range models {
+		if _, taken := next.routes[m.Identifier]; taken || m.Identifier == "" {
+			continue
+		}
+		p, ok := r.providers[m.ProviderID]
+		if !ok {
+			skipped = append(skipped, m)
+			continue
+		}
+		m.Stored, m.Discovered = true, false
+		if m.ProviderResourceID == "" {
+			m.ProviderResourceID = m.Identifier
+		}
+		if m.ModelType == "" {
+			m.ModelType = TypeLLM
+		}
+		if m.Metadata == nil {
+			m.Metadata = map[string]any{}
+		}
+		if m.Created.IsZero() {
+			m.Created = time.Now()
+		}
+		next.routes[m.Identifier] = &Route{Model: m, Provider: p}
+		next.order = append(next.order, m.Identifier)
+	}
+	r.snap.Store(next)
+	return skipped
+}
+
+// HasProvider reports whether a provider with this id is configured.
+func (r *Registry) HasProvider(id string) bool {
+	_, ok := r.providers[id]
+	return ok
 }
 
 // Lookup finds the route for a client model id. Like Llama Stack, an id of
