@@ -265,13 +265,13 @@ type upstream struct {
 func (h *harness) startMock(ctx context.Context, chunks int, delay time.Duration) (*upstream, error) {
 	if h.cfg.MockProcess {
 		p, err := h.start(ctx, spec{name: "mock", cpu: h.loadCPUArg(), printsURL: true, argv: []string{h.cfg.Self, "mock",
-			"-chunks", strconv.Itoa(chunks), "-chunk-delay", delay.String()}})
+			"-chunks", strconv.Itoa(chunks), "-chunk-delay", delay.String(), "-unique-ids"}})
 		if err != nil {
 			return nil, err
 		}
 		return &upstream{url: p.url, pid: p.pid(), stop: p.stop}, nil
 	}
-	m, err := mockup.New(mockup.Options{Chunks: chunks, ChunkDelay: delay})
+	m, err := mockup.New(mockup.Options{Chunks: chunks, ChunkDelay: delay, UniqueIDs: true})
 	if err != nil {
 		return nil, err
 	}

@@ -27,10 +27,11 @@ func MockMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	delay := fs.Duration("chunk-delay", 0, "pause between chunks")
 	first := fs.Duration("first-delay", 0, "pause before the first chunk")
 	latency := fs.Duration("latency", 0, "pause before a non-streamed answer")
+	unique := fs.Bool("unique-ids", false, "give every answer an id of its own")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	m, err := mockup.New(mockup.Options{Chunks: *chunks, ChunkDelay: *delay, FirstChunkDelay: *first, Latency: *latency})
+	m, err := mockup.New(mockup.Options{Chunks: *chunks, ChunkDelay: *delay, FirstChunkDelay: *first, Latency: *latency, UniqueIDs: *unique})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -64,6 +65,12 @@ type Options struct {
 	FirstChunkDelay time.Duration
 	// Latency is the pause before a non-streamed answer.
 	Latency time.Duration
+	// UniqueIDs gives every answer an id of its own (the recorded id with
+	// its last 12 characters replaced by a counter in hex; every chunk of
+	// a stream shares its stream's id), as a real upstream does. A gateway
+	// that stores completions then inserts one record per answer instead
+	// of overwriting one. Off, every answer is the recorded bytes.
+	UniqueIDs bool
 }
 
 // Server is the mock upstream, an http.Handler.
@@ -75,7 +82,16 @@ type Server struct {
 	ctJSON     []string
 	ctSSE      []string
 	bufs       sync.Pool
+	// The offsets of the idDigits characters to overwrite with a counter
+	// in the completion and in each event; -1 where the id is too short.
+	completionID int
+	eventIDs     []int
+	seq          atomic.Uint64
 }
+
+// idDigits is how many characters at the end of a recorded id UniqueIDs
+// replaces.
+const idDigits = 12
 
 var _ http.Handler = (*Server)(nil)
 
@@ -105,7 +121,46 @@ func New(o Options) (*Server, error) {
 		ctSSE:      []string{"text/event-stream"},
 	}
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	if o.UniqueIDs {
+		s.completionID = idOffset(comp)
+		for _, ev := range events {
+			s.eventIDs = append(s.eventIDs, idOffset(ev))
+		}
+		// Different runs (and the mocks of one run) start far apart.
+		s.seq.Store(uint64(time.Now().UnixNano()) << 8)
+	}
 	return s, nil
+}
+
+// idOffset returns where the last idDigits characters of the first "id"
+// member's string value start, or -1 when there is none that long.
+func idOffset(b []byte) int {
+	key := []byte(`"id":"`)
+	i := bytes.Index(b, key)
+	if i < 0 {
+		return -1
+	}
+	start := i + len(key)
+	end := bytes.IndexByte(b[start:], '"')
+	if end < idDigits {
+		return -1
+	}
+	return start + end - idDigits
+}
+
+// withID copies src into buf with the idDigits characters at off replaced
+// by n in hex (zero-padded); off < 0 copies src unchanged.
+func withID(buf, src []byte, off int, n uint64) []byte {
+	buf = append(buf[:0], src...)
+	if off < 0 {
+		return buf
+	}
+	const hexDigits = "0123456789abcdef"
+	for i := off + idDigits - 1; i >= off; i-- {
+		buf[i] = hexDigits[n&0xf]
+		n >>= 4
+	}
+	return buf
 }
 
 // StreamChunks returns the JSON of the n chunks a stream of n chunks
@@ -169,7 +224,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h["Content-Type"] = s.ctJSON
 		h["Content-Length"] = s.clen
-		_, _ = w.Write(s.completion)
+		if !s.o.UniqueIDs {
+			_, _ = w.Write(s.completion)
+			return
+		}
+		bp := s.bufs.Get().(*[]byte)
+		*bp = withID(*bp, s.completion, s.completionID, s.seq.Add(1))
+		_, _ = w.Write(*bp)
+		s.bufs.Put(bp)
 		return
 	}
 	s.stream(w, r)
@@ -184,6 +246,15 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	h["Content-Type"] = s.ctSSE
 	h["Cache-Control"] = []string{"no-cache"}
 	fl, _ := w.(http.Flusher)
+	var (
+		id  uint64
+		buf *[]byte
+	)
+	if s.o.UniqueIDs {
+		id = s.seq.Add(1)
+		buf = s.bufs.Get().(*[]byte)
+		defer s.bufs.Put(buf)
+	}
 	var t *time.Timer
 	for i, ev := range s.events {
 		if i > 0 && s.o.ChunkDelay > 0 {
@@ -198,6 +269,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			case <-r.Context().Done():
 				return
 			}
+		}
+		if buf != nil {
+			*buf = withID(*buf, ev, s.eventIDs[i], id)
+			ev = *buf
 		}
 		if _, err := w.Write(ev); err != nil {
 			return

@@ -112,3 +112,88 @@ func TestNewRejects(t *testing.T) {
 		t.Error("negative delay: no error")
 	}
 }
+
+func TestUniqueIDs(t *testing.T) {
+	m, err := New(Options{Chunks: 5, UniqueIDs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m)
+	defer srv.Close()
+	post := func(body []byte) []byte {
+		t.Helper()
+		resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	idOf := func(b []byte) string {
+		t.Helper()
+		var v struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		return v.ID
+	}
+	seen := map[string]bool{}
+	for range 3 {
+		b := post(ChatRequest(ClientModel))
+		if len(b) != len(m.Completion()) {
+			t.Fatalf("completion is %d bytes, the recorded one %d", len(b), len(m.Completion()))
+		}
+		id := idOf(b)
+		if seen[id] || id == idOf(m.Completion()) {
+			t.Errorf("id %q repeats", id)
+		}
+		seen[id] = true
+		// Only the id differs from the recorded bytes.
+		if want := bytes.Replace(m.Completion(), []byte(idOf(m.Completion())), []byte(id), 1); !bytes.Equal(b, want) {
+			t.Errorf("completion differs beyond its id:\n%s", b)
+		}
+	}
+	for range 2 {
+		body := post(StreamRequest(ClientModel))
+		if len(body) != len(m.StreamBody()) {
+			t.Fatalf("stream is %d bytes, the recorded one %d", len(body), len(m.StreamBody()))
+		}
+		events := strings.Split(strings.TrimSuffix(string(body), "\n\n"), "\n\n")
+		if len(events) != m.Chunks()+1 || events[len(events)-1] != "data: [DONE]" {
+			t.Fatalf("stream has %d events: %q", len(events), body)
+		}
+		streamID := ""
+		for i, ev := range events[:len(events)-1] {
+			id := idOf([]byte(strings.TrimPrefix(ev, "data: ")))
+			if i == 0 {
+				streamID = id
+			} else if id != streamID {
+				t.Errorf("event %d has id %q, the stream %q", i, id, streamID)
+			}
+		}
+		if seen[streamID] {
+			t.Errorf("stream id %q repeats", streamID)
+		}
+		seen[streamID] = true
+	}
+}
+
+func TestWithID(t *testing.T) {
+	src := []byte(`{"id":"rec-000000000000","x":1}`)
+	off := idOffset(src)
+	if got := string(withID(nil, src, off, 0xabc)); got != `{"id":"rec-000000000abc","x":1}` {
+		t.Errorf("withID = %s", got)
+	}
+	if off := idOffset([]byte(`{"id":"short"}`)); off != -1 {
+		t.Errorf("short id: offset %d, want -1", off)
+	}
+	if got := string(withID(nil, []byte(`{"id":"short"}`), -1, 7)); got != `{"id":"short"}` {
+		t.Errorf("withID without offset = %s", got)
+	}
+}

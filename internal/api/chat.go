@@ -33,7 +33,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) error {
 	if err := validateChat(&req); err != nil {
 		return err
 	}
-	rt, err := s.lookup(req.Model, registry.TypeLLM, "chat completions")
+	rt, err := s.resolve(r, req.Model, registry.TypeLLM, "chat completions")
 	if err != nil {
 		return err
 	}
@@ -53,6 +53,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) error {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(out)
+		s.used(r, resp.Usage)
 		s.recordCompletion(r, body, req.Model, out)
 		return nil
 	}
@@ -60,20 +61,27 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if s.inference.Recorder == nil {
-		return relay(s, w, r, st, rt.Model.ProviderID, nil)
-	}
-	var acc openai.ChunkAccumulator
-	complete := false
+	record := s.inference.Recorder != nil
+	var (
+		acc      openai.ChunkAccumulator
+		complete bool
+		usage    *openai.Usage
+	)
 	err = relay(s, w, r, st, rt.Model.ProviderID, func(c *openai.ChatCompletionChunk, done bool) {
 		if done {
 			complete = true
 			return
 		}
-		acc.Add(c)
+		if c.Usage != nil {
+			usage = c.Usage
+		}
+		if record {
+			acc.Add(c)
+		}
 	})
+	s.used(r, usage)
 	// Only a stream that ended cleanly is a completion worth storing.
-	if complete && !acc.Empty() {
+	if record && complete && !acc.Empty() {
 		if out, merr := json.Marshal(acc.Completion()); merr == nil {
 			s.recordCompletion(r, body, req.Model, out)
 		}
@@ -114,6 +122,7 @@ func relay[T bodied](s *Server, w http.ResponseWriter, r *http.Request, st inter
 	if err != nil {
 		return err
 	}
+	s.firstToken(r)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")

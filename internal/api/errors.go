@@ -9,8 +9,11 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/llama-stack-go/llama-stack-go/internal/auth"
 	"github.com/llama-stack-go/llama-stack-go/internal/openai"
 	"github.com/llama-stack-go/llama-stack-go/internal/provider"
+	"github.com/llama-stack-go/llama-stack-go/internal/provider/resilient"
+	"github.com/llama-stack-go/llama-stack-go/internal/ratelimit"
 	"github.com/llama-stack-go/llama-stack-go/internal/registry"
 	"github.com/llama-stack-go/llama-stack-go/internal/store"
 )
@@ -49,9 +52,10 @@ func badRequest(param, format string, args ...any) *Error {
 // problem is the outcome of mapping an error: the status, the body and the
 // back-off to advertise.
 type problem struct {
-	status     int
-	detail     openai.ErrorDetail
-	retryAfter int // seconds; 0 means none
+	status       int
+	detail       openai.ErrorDetail
+	retryAfter   int  // seconds; 0 means none
+	authenticate bool // send WWW-Authenticate: Bearer
 }
 
 // toProblem is the one mapping from error to HTTP status and OpenAI error
@@ -64,6 +68,8 @@ func toProblem(err error) problem {
 		nf  *registry.NotFoundError
 		ie  *registry.InvalidError
 		mbe *http.MaxBytesError
+		le  *ratelimit.Error
+		aue *auth.Error
 	)
 	switch {
 	case errors.As(err, &ae):
@@ -71,6 +77,21 @@ func toProblem(err error) problem {
 	case errors.As(err, &nf):
 		return mk(http.StatusNotFound, "invalid_request_error", "model_not_found", "model",
 			fmt.Sprintf("Model '%s' not found. Use 'GET /v1/models' (client.models.list()) to list available models.", nf.ID))
+	case errors.As(err, &le):
+		p := mk(http.StatusTooManyRequests, "rate_limit_exceeded", "rate_limit_exceeded", "", le.Error())
+		p.retryAfter = le.RetryAfterSeconds()
+		return p
+	case errors.As(err, &aue):
+		switch aue.StatusCode() {
+		case http.StatusUnauthorized:
+			p := mk(http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "", aue.Message)
+			p.authenticate = true
+			return p
+		case http.StatusForbidden:
+			return mk(http.StatusForbidden, "invalid_request_error", "permission_denied", "", aue.Message)
+		default:
+			return mk(http.StatusServiceUnavailable, "api_error", "auth_unavailable", "", aue.Message)
+		}
 	case errors.As(err, &ie):
 		return mk(http.StatusBadRequest, "invalid_request_error", "", ie.Field, ie.Message)
 	case errors.Is(err, registry.ErrModelExists):
@@ -88,7 +109,7 @@ func toProblem(err error) problem {
 			fmt.Sprintf("request body is larger than the server's limit of %d bytes", mbe.Limit))
 	case errors.As(err, &pe):
 		p := mk(upstreamStatus(pe), pe.Type, pe.Code, pe.Param, pe.Message)
-		if p.status == http.StatusTooManyRequests {
+		if p.status == http.StatusTooManyRequests || p.status == http.StatusServiceUnavailable {
 			p.retryAfter = max(1, int(math.Ceil(pe.RetryAfter.Seconds())))
 		}
 		return p
@@ -107,6 +128,9 @@ func toProblem(err error) problem {
 func upstreamStatus(e *provider.Error) int {
 	s := e.StatusCode
 	switch {
+	case errors.Is(e, resilient.ErrOverloaded), errors.Is(e, resilient.ErrCircuitOpen):
+		// This server refuses to send: the upstream is failing or full.
+		return http.StatusServiceUnavailable
 	case s == 0:
 		return http.StatusBadGateway
 	case s == http.StatusRequestTimeout || s == http.StatusGatewayTimeout:
@@ -148,6 +172,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	h.Set("Content-Type", "application/json")
 	if p.retryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(p.retryAfter))
+	}
+	if p.authenticate {
+		h.Set("WWW-Authenticate", "Bearer")
 	}
 	w.WriteHeader(p.status)
 	_ = writeJSONBody(w, openai.ErrorBody{Error: p.detail})

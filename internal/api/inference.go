@@ -77,7 +77,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) error {
 	if err := validateCompletion(&req); err != nil {
 		return err
 	}
-	rt, err := s.lookup(req.Model, registry.TypeLLM, "completions")
+	rt, err := s.resolve(r, req.Model, registry.TypeLLM, "completions")
 	if err != nil {
 		return err
 	}
@@ -95,13 +95,21 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return unsupported(err, req.Model, rt.Model.ProviderID, "/v1/completions")
 		}
+		s.used(r, resp.Usage)
 		return writeBody(w, resp)
 	}
 	st, err := c.CompleteStream(r.Context(), preq)
 	if err != nil {
 		return unsupported(err, req.Model, rt.Model.ProviderID, "/v1/completions")
 	}
-	return relay(s, w, r, st, rt.Model.ProviderID, nil)
+	var usage *openai.Usage
+	err = relay(s, w, r, st, rt.Model.ProviderID, func(c *openai.Completion, done bool) {
+		if !done && c.Usage != nil {
+			usage = c.Usage
+		}
+	})
+	s.used(r, usage)
+	return err
 }
 
 func validateCompletion(req *openai.CompletionRequest) error {
@@ -140,7 +148,7 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) error {
 	if err := validateEmbedding(&req); err != nil {
 		return err
 	}
-	rt, err := s.lookup(req.Model, registry.TypeEmbedding, "embeddings")
+	rt, err := s.resolve(r, req.Model, registry.TypeEmbedding, "embeddings")
 	if err != nil {
 		return err
 	}
@@ -155,6 +163,9 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) error {
 	resp, err := e.Embed(r.Context(), &provider.EmbedRequest{Model: rt.Model.ProviderResourceID, ClientModel: req.Model, Embed: &req, Raw: body, Data: data})
 	if err != nil {
 		return unsupported(err, req.Model, rt.Model.ProviderID, "/v1/embeddings")
+	}
+	if u := resp.Usage; u != nil {
+		s.used(r, &openai.Usage{PromptTokens: u.PromptTokens, TotalTokens: u.TotalTokens})
 	}
 	return writeBody(w, resp)
 }

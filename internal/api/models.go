@@ -26,10 +26,13 @@ type modelResource struct {
 
 // listModels serves GET /v1/models: the OpenAI list, with the Llama Stack
 // fields in custom_metadata.
-func (s *Server) listModels(w http.ResponseWriter, _ *http.Request) error {
+func (s *Server) listModels(w http.ResponseWriter, r *http.Request) error {
 	models := s.reg.List()
 	out := openai.ModelList{Object: "list", Data: make([]openai.Model, 0, len(models))}
 	for _, m := range models {
+		if !s.canSee(r, m.Identifier) {
+			continue
+		}
 		meta := make(map[string]any, len(m.Metadata)+3)
 		for k, v := range m.Metadata {
 			meta[k] = v
@@ -56,7 +59,7 @@ func (s *Server) getModel(w http.ResponseWriter, r *http.Request) error {
 		id = u
 	}
 	m, ok := s.reg.Get(id)
-	if !ok {
+	if !ok || !s.canSee(r, id) {
 		return &registry.NotFoundError{ID: id}
 	}
 	return writeJSON(w, toModelResource(m))

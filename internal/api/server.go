@@ -8,15 +8,26 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/llama-stack-go/llama-stack-go/internal/auth"
+	"github.com/llama-stack-go/llama-stack-go/internal/cors"
+	"github.com/llama-stack-go/llama-stack-go/internal/metrics"
+	"github.com/llama-stack-go/llama-stack-go/internal/ratelimit"
 	"github.com/llama-stack-go/llama-stack-go/internal/registry"
+	"github.com/llama-stack-go/llama-stack-go/internal/responses"
 	"github.com/llama-stack-go/llama-stack-go/internal/store"
+	"github.com/llama-stack-go/llama-stack-go/internal/telemetry"
 )
 
 // DefaultMaxBodyBytes bounds a request body when Options leave it zero.
@@ -29,6 +40,9 @@ type ProviderInfo struct {
 	ProviderType string         `json:"provider_type"`
 	Config       map[string]any `json:"config"`
 	Health       map[string]any `json:"health"`
+	// Check, when set, reports the provider's health at the time of the
+	// request and replaces Health.
+	Check func() map[string]any `json:"-"`
 }
 
 // Options are what the handlers need.
@@ -49,6 +63,29 @@ type Options struct {
 	Inference InferenceStore
 	// Stores are checked by /v1/health, by name.
 	Stores map[string]StoreHealth
+
+	// Responses runs the Responses API; nil builds one on Records (its
+	// background responses are then not ended at shutdown).
+	Responses *responses.Engine
+	// Auth authenticates callers; nil lets everyone in anonymously.
+	Auth auth.Authenticator
+	// Routes restricts routes by principal; nil allows all.
+	Routes *auth.RoutePolicy
+	// Policy says which models a caller may list and use; nil allows all.
+	Policy *auth.Policy
+	// Quota limits requests and tokens per caller; nil means no limits.
+	Quota *ratelimit.Quota
+	// CORS answers browsers' cross-origin requests; nil means none.
+	CORS *cors.CORS
+	// Metrics observes every request; nil observes nothing.
+	Metrics *metrics.Metrics
+	// MetricsHandler serves GET /metrics when set (open, like health).
+	MetricsHandler http.Handler
+	// TracerProvider makes a span per request; nil makes none.
+	TracerProvider trace.TracerProvider
+	// WriteTimeout bounds each write to a client; a client that does not
+	// read (a stalled stream reader) is cut after it. 0 means 60 s.
+	WriteTimeout time.Duration
 }
 
 // Server holds the handlers' dependencies.
@@ -62,6 +99,12 @@ type Server struct {
 	models    ModelRegistrar
 	inference InferenceStore
 	stores    map[string]StoreHealth
+	responses *responses.Engine
+	policy    *auth.Policy
+	quota     *ratelimit.Quota
+	metrics   *metrics.Metrics
+	tp        trace.TracerProvider
+	writeTO   time.Duration
 	mux       *http.ServeMux
 	routes    []route
 }
@@ -75,7 +118,14 @@ type route struct {
 // NewHandler returns the server's root handler.
 func NewHandler(o Options) http.Handler {
 	s := &Server{reg: o.Registry, providers: o.Providers, log: o.Logger, version: o.Version, maxBody: o.MaxBodyBytes, records: o.Records,
-		models: o.Models, inference: o.Inference, stores: o.Stores, mux: http.NewServeMux()}
+		models: o.Models, inference: o.Inference, stores: o.Stores, responses: o.Responses, policy: o.Policy, quota: o.Quota,
+		metrics: o.Metrics, tp: o.TracerProvider, writeTO: o.WriteTimeout, mux: http.NewServeMux()}
+	if s.tp == nil {
+		s.tp = noop.NewTracerProvider()
+	}
+	if s.writeTO <= 0 {
+		s.writeTO = 60 * time.Second
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -105,8 +155,34 @@ func NewHandler(o Options) http.Handler {
 	s.alias("GET", "/v1/openai/v1/chat/completions", "/v1/chat/completions")
 	s.alias("GET", "/v1/openai/v1/chat/completions/{completion_id}", "/v1/chat/completions/{completion_id}")
 	s.addResponsesRoutes()
+	if o.MetricsHandler != nil {
+		s.mux.Handle("GET /metrics", o.MetricsHandler)
+	}
 	s.mux.Handle("/", s.handle(s.notFound))
-	return s.middleware(s.mux)
+
+	// recover, request id, span, metrics, access log → CORS → auth →
+	// quota → routes. CORS is outside auth so that preflights (sent without
+	// credentials) are answered and refusals carry CORS headers.
+	we := func(w http.ResponseWriter, r *http.Request, err error) {
+		if le := (*ratelimit.Error)(nil); errors.As(err, &le) {
+			s.metrics.QuotaRejected(le.Kind)
+		}
+		writeError(w, r, s.log, err)
+	}
+	var h http.Handler = s.mux
+	if o.Quota != nil {
+		h = o.Quota.Wrap(h, we)
+	}
+	if o.Auth != nil {
+		h = (&auth.Guard{Authenticator: o.Auth, Routes: o.Routes, WriteError: we, Logger: s.log, Public: public}).Wrap(h)
+	}
+	h = o.CORS.Wrap(h)
+	return s.middleware(h)
+}
+
+// public reports the routes served to anyone: health, version, metrics.
+func public(r *http.Request) bool {
+	return auth.IsPublic(r) || r.URL.Path == "/metrics"
 }
 
 func (s *Server) add(method, path, apiName string, h http.Handler) {
@@ -126,6 +202,11 @@ func (s *Server) alias(method, path, target string) {
 // response through writeError, the one mapping.
 func (s *Server) handle(fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ri := infoOf(r.Context())
+		ri.route = r.Pattern
+		if p, ok := auth.FromContext(r.Context()); ok && p != nil {
+			ri.principal = p.ID
+		}
 		if err := fn(w, r); err != nil {
 			writeError(w, r, s.log, err)
 		}
@@ -161,15 +242,8 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) error {
 		Message: "no route for " + r.Method + " " + r.URL.Path + "; GET /v1/inspect/routes lists the routes"}
 }
 
-type ctxKey int
-
-const requestIDKey ctxKey = 0
-
 // requestID returns the id the middleware gave the request.
-func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
-}
+func requestID(ctx context.Context) string { return telemetry.RequestID(ctx) }
 
 // newRequestID returns 16 random bytes in hex.
 func newRequestID() string {
@@ -195,7 +269,9 @@ func validRequestID(id string) bool {
 // the rest reachable through Unwrap for http.ResponseController.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status  int
+	rc      *http.ResponseController
+	writeTO time.Duration
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -205,9 +281,15 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Write writes under a fresh write deadline: a client that stops reading
+// (a stalled stream reader, a slowloris body reader) is cut after writeTO
+// instead of holding the handler and its upstream forever.
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
+	}
+	if w.rc != nil {
+		_ = w.rc.SetWriteDeadline(time.Now().Add(w.writeTO))
 	}
 	return w.ResponseWriter.Write(b)
 }
@@ -220,7 +302,8 @@ func (w *statusWriter) Flush() {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// middleware wraps every request: panic recovery, request id, access log.
+// middleware wraps every request: panic recovery, request id, the
+// request's span, its metrics and its access-log line.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -229,24 +312,58 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-Id", id)
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
-		sw := &statusWriter{ResponseWriter: w}
+		ri := &reqInfo{start: start}
+		ctx := context.WithValue(telemetry.WithRequestID(r.Context(), id), infoKey, ri)
+		ctx, span := telemetry.StartServerSpan(ctx, s.tp, r)
+		r = r.WithContext(ctx)
+		sw := &statusWriter{ResponseWriter: w, rc: http.NewResponseController(w), writeTO: s.writeTO}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.LogAttrs(r.Context(), slog.LevelError, "handler panic", slog.String("request_id", id), slog.Any("panic", v))
+				s.log.LogAttrs(r.Context(), slog.LevelError, "handler panic", slog.String("request_id", id), slog.Any("panic", v),
+					slog.String("stack", string(debug.Stack())))
 				if sw.status == 0 {
 					writeError(sw, r, s.log, &Error{Status: http.StatusInternalServerError, Type: "api_error", Code: "internal_error", Message: "internal server error"})
 				}
 			}
-			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			// No deadline outlives the request on a kept-alive connection.
+			_ = sw.rc.SetWriteDeadline(time.Time{})
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			d := time.Since(start)
+			route := ri.route
+			if route == "" {
+				route = "unmatched"
+			} else if _, p, ok := strings.Cut(route, " "); ok {
+				route = p
+			}
+			s.metrics.ObserveRequest(route, r.Method, status, ri.model, ri.provider, d)
+			telemetry.SetRoute(ctx, ri.route)
+			telemetry.EndServerSpan(span, status)
+			attrs := make([]slog.Attr, 0, 12)
+			attrs = append(attrs,
 				slog.String("request_id", id),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
-				slog.Int("status", sw.status),
-				slog.Duration("duration", time.Since(start)))
+				slog.Int("status", status),
+				slog.Duration("duration", d))
+			if ri.principal != "" {
+				attrs = append(attrs, slog.String("principal", ri.principal))
+			}
+			if ri.provider != "" {
+				attrs = append(attrs, slog.String("model", ri.model), slog.String("provider", ri.provider))
+			}
+			if ri.ttft > 0 {
+				attrs = append(attrs, slog.Duration("ttft", ri.ttft))
+			}
+			if ri.usage != nil {
+				attrs = append(attrs, slog.Int64("tokens_in", ri.usage.PromptTokens), slog.Int64("tokens_out", ri.usage.CompletionTokens))
+			}
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 		}()
 		next.ServeHTTP(sw, r)
 	})

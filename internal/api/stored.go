@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/llama-stack-go/llama-stack-go/internal/auth"
 	"github.com/llama-stack-go/llama-stack-go/internal/openai"
 	"github.com/llama-stack-go/llama-stack-go/internal/registry"
 	"github.com/llama-stack-go/llama-stack-go/internal/store"
@@ -126,9 +127,14 @@ func (s *Server) recordCompletion(r *http.Request, reqBody []byte, model string,
 	})
 }
 
-// principalID is the caller the stored records belong to; "" while no
+// principalID is the caller the stored records belong to; "" when no
 // authentication is configured.
-func principalID(r *http.Request) string { return "" }
+func principalID(r *http.Request) string {
+	if p, ok := auth.FromContext(r.Context()); ok && p != nil {
+		return p.ID
+	}
+	return ""
+}
 
 // completionList is GET /v1/chat/completions's answer.
 type completionList struct {

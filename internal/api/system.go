@@ -37,7 +37,19 @@ func (s *Server) getVersion(w http.ResponseWriter, _ *http.Request) error {
 
 // listProviders serves GET /v1/providers; configs come redacted.
 func (s *Server) listProviders(w http.ResponseWriter, _ *http.Request) error {
-	return writeJSON(w, map[string]any{"data": s.providers})
+	out := make([]ProviderInfo, len(s.providers))
+	for i, p := range s.providers {
+		out[i] = p.now()
+	}
+	return writeJSON(w, map[string]any{"data": out})
+}
+
+// now is the provider's info with its health as of now.
+func (p ProviderInfo) now() ProviderInfo {
+	if p.Check != nil {
+		p.Health = p.Check()
+	}
+	return p
 }
 
 // getProvider serves GET /v1/providers/{provider_id}.
@@ -45,7 +57,7 @@ func (s *Server) getProvider(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("provider_id")
 	for _, p := range s.providers {
 		if p.ProviderID == id {
-			return writeJSON(w, p)
+			return writeJSON(w, p.now())
 		}
 	}
 	return &Error{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "not_found", Param: "provider_id",

@@ -6,6 +6,8 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,9 +18,11 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/llama-stack-go/llama-stack-go/internal/config"
 	"github.com/llama-stack-go/llama-stack-go/internal/gateway"
+	"github.com/llama-stack-go/llama-stack-go/internal/telemetry"
 	"github.com/llama-stack-go/llama-stack-go/internal/version"
 )
 
@@ -185,15 +189,36 @@ func stackRun(ctx context.Context, args []string, env Env, stdout, stderr io.Wri
 		listenHost = cfg.Server.Host
 	}
 
-	gw, err := gateway.New(cfg, gateway.Options{Logger: log, LookupEnv: lookup})
+	tp, shutdownTracing, err := telemetry.Setup(ctx, lookup, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "llama: tracing: %v\n", err)
+		return ExitError
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(sctx); err != nil {
+			log.Warn("traces not flushed", slog.String("error", err.Error()))
+		}
+	}()
+	tlsCfg, err := serverTLS(&cfg.Server)
+	if err != nil {
+		fmt.Fprintf(stderr, "llama: %v\n", err)
+		return ExitError
+	}
+	gw, err := gateway.New(cfg, gateway.Options{Logger: log, LookupEnv: lookup, TracerProvider: tp})
 	if err != nil {
 		fmt.Fprintf(stderr, "llama: %v\n", err)
 		return ExitError
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(listenHost, strconv.Itoa(listenPort)))
 	if err != nil {
+		_ = gw.Close()
 		fmt.Fprintf(stderr, "llama: listen: %v\n", err)
 		return ExitError
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
 	}
 	if err := gw.Serve(ctx, ln); err != nil {
 		fmt.Fprintf(stderr, "llama: %v\n", err)
@@ -256,4 +281,30 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 
 func indent(s string) string {
 	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
+}
+
+// serverTLS loads server.tls_certfile and tls_keyfile (and, with
+// tls_cafile, requires client certificates signed by that CA); nil when
+// the server speaks plain HTTP.
+func serverTLS(s *config.Server) (*tls.Config, error) {
+	if s.TLSCertfile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(s.TLSCertfile, s.TLSKeyfile)
+	if err != nil {
+		return nil, fmt.Errorf("server.tls_certfile / tls_keyfile: %w", err)
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}
+	if s.TLSCAFile != "" {
+		pem, err := os.ReadFile(s.TLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("server.tls_cafile: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("server.tls_cafile: %s holds no PEM certificate", s.TLSCAFile)
+		}
+		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return c, nil
 }

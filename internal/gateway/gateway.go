@@ -14,11 +14,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/llama-stack-go/llama-stack-go/internal/api"
 	"github.com/llama-stack-go/llama-stack-go/internal/config"
 	"github.com/llama-stack-go/llama-stack-go/internal/provider"
+	"github.com/llama-stack-go/llama-stack-go/internal/metrics"
 	"github.com/llama-stack-go/llama-stack-go/internal/provider/bedrock"
+	"github.com/llama-stack-go/llama-stack-go/internal/provider/openaicompat"
+	"github.com/llama-stack-go/llama-stack-go/internal/provider/resilient"
 	"github.com/llama-stack-go/llama-stack-go/internal/registry"
+	"github.com/llama-stack-go/llama-stack-go/internal/responses"
+	"github.com/llama-stack-go/llama-stack-go/internal/store"
+	"github.com/llama-stack-go/llama-stack-go/internal/telemetry"
 	"github.com/llama-stack-go/llama-stack-go/internal/version"
 )
 
@@ -73,6 +83,12 @@ type Options struct {
 	// RegistrySync is how often models registered through the API by
 	// other replicas are read; 0 means DefaultRegistrySync.
 	RegistrySync time.Duration
+	// TracerProvider traces requests and upstream calls; nil traces
+	// nothing (telemetry.Setup builds one from the OTEL_* variables).
+	TracerProvider trace.TracerProvider
+	// Registry, when set, receives the metrics instead of a registry of
+	// the gateway's own (served at /metrics either way).
+	Registry *prometheus.Registry
 }
 
 // Gateway is a configured server, ready to serve.
@@ -89,6 +105,8 @@ type Gateway struct {
 
 	store     *storage
 	syncEvery time.Duration
+	responses *responses.Engine
+	metrics   *metrics.Metrics
 }
 
 // New builds the providers, registers the config's models, opens the
@@ -111,6 +129,15 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 	if g.refreshEvery <= 0 {
 		g.refreshEvery = 5 * time.Minute
 	}
+	tp := o.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	promReg := o.Registry
+	if promReg == nil {
+		promReg = metrics.NewRegistry()
+	}
+	g.metrics = metrics.New(promReg)
 	impls := map[string]provider.Provider{}
 	apis := make([]string, 0, len(cfg.Providers))
 	for a := range cfg.Providers {
@@ -119,17 +146,27 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 	sort.Strings(apis)
 	for _, a := range apis {
 		for _, p := range cfg.EnabledProviders(a) {
-			impl, attrs, disc, err := newProvider(p, env, o.HTTPClient, log)
+			res, err := cfg.ResilienceFor(p)
 			if err != nil {
 				return nil, err
 			}
-			impls[p.ProviderID] = impl
+			// Each provider's own transport: its connect and first-byte
+			// timeouts, traced.
+			wrap := func(tr *http.Transport) http.RoundTripper {
+				return telemetry.Transport(resilient.Transport(res, tr), tp)
+			}
+			impl, attrs, disc, err := newProvider(p, env, o.HTTPClient, wrap, log)
+			if err != nil {
+				return nil, err
+			}
+			guarded := resilient.Wrap(impl, res, resilient.Options{ProviderID: p.ProviderID, Logger: log.With(slog.String("provider_id", p.ProviderID)), Metrics: g.metrics})
+			impls[p.ProviderID] = guarded
 			if disc != nil {
 				g.discoverers = append(g.discoverers, *disc)
 			}
 			g.providers = append(g.providers, api.ProviderInfo{
 				API: p.API, ProviderID: p.ProviderID, ProviderType: p.ProviderType,
-				Config: p.RedactedConfig(), Health: map[string]any{"status": "Not Implemented", "message": "provider does not implement health check"},
+				Config: p.RedactedConfig(), Check: func() map[string]any { return circuitHealth(guarded) },
 			})
 			log.LogAttrs(context.Background(), slog.LevelInfo, "provider enabled", append([]slog.Attr{
 				slog.String("api", p.API), slog.String("provider_id", p.ProviderID), slog.String("provider_type", p.ProviderType)}, attrs...)...)
@@ -159,7 +196,21 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 	if g.syncEvery <= 0 {
 		g.syncEvery = DefaultRegistrySync
 	}
-	g.store = openStorage(cfg.Store, g.reg, log, nil)
+	g.store = openStorage(cfg.Store, g.reg, log, func(e store.WriterEvent) {
+		g.metrics.SetStoreQueueDepth(e.Depth)
+		if e.Dropped {
+			g.metrics.StoreDropped(1)
+		}
+		if e.WriteError != nil {
+			g.metrics.StoreWriteError()
+		}
+	})
+	g.responses = responses.New(responses.Options{Records: g.store.records, Logger: log.With(slog.String("component", "responses")), Version: version.String()})
+	access, err := newAccessControl(cfg, g.store, log)
+	if err != nil {
+		_ = g.Close()
+		return nil, err
+	}
 	opts := api.Options{
 		Registry:     g.reg,
 		Providers:    g.providers,
@@ -169,6 +220,16 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 		Records:      g.store.records,
 		Inference:    g.store.inferenceStore(),
 		Stores:       g.store.health,
+
+		Responses:      g.responses,
+		Auth:           access.auth,
+		Routes:         access.routes,
+		Policy:         access.policy,
+		Quota:          access.quota,
+		CORS:           access.cors,
+		Metrics:        g.metrics,
+		MetricsHandler: metrics.Handler(promReg),
+		TracerProvider: tp,
 	}
 	if g.store.persist != nil {
 		opts.Models = g.store.persist
@@ -182,14 +243,21 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 func (g *Gateway) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), g.drain)
 	defer cancel()
+	if g.responses != nil {
+		// Background responses still running end as failed, stored.
+		g.responses.Close()
+	}
 	return g.store.close(ctx)
 }
 
 // newProvider builds one provider from its config; the set of types is
 // small and known, so this is a switch (Litestream's NewReplicaFromConfig).
 // It also returns the provider's model discovery, if it has one.
-func newProvider(p *config.Provider, env config.LookupEnv, hc *http.Client, log *slog.Logger) (provider.Provider, []slog.Attr, *discoverer, error) {
+func newProvider(p *config.Provider, env config.LookupEnv, hc *http.Client, wrap func(*http.Transport) http.RoundTripper, log *slog.Logger) (provider.Provider, []slog.Attr, *discoverer, error) {
 	if s, ok := p.Settings.(*config.BedrockConfig); ok {
+		if hc == nil {
+			hc = &http.Client{Transport: wrap(openaicompat.NewTransport())}
+		}
 		b, err := bedrock.New(p.ProviderID, s, bedrock.Options{LookupEnv: env, HTTPClient: hc, Logger: log})
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("%s: %w", p.Path, err)
@@ -206,7 +274,7 @@ func newProvider(p *config.Provider, env config.LookupEnv, hc *http.Client, log 
 	if !ok {
 		return nil, nil, nil, fmt.Errorf("%s: provider type %q cannot be run by this build", p.Path, p.ProviderType)
 	}
-	c, err := newOpenAICompat(p.ProviderID, p.ProviderType, oc, hc)
+	c, err := newOpenAICompat(p.ProviderID, p.ProviderType, oc, hc, wrap)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %w", p.Path, err)
 	}
@@ -274,4 +342,17 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		err = errors.Join(err, fmt.Errorf("serve: %w", serr))
 	}
 	return finish(err)
+}
+
+// circuitHealth reports a provider's health as its circuit breaker sees
+// it: the outcome of the last requests, without calling the upstream.
+func circuitHealth(p *resilient.Provider) map[string]any {
+	switch p.CircuitState() {
+	case metrics.CircuitOpen:
+		return map[string]any{"status": "Error", "message": "recent requests failed; the circuit is open and requests are refused until a probe succeeds"}
+	case metrics.CircuitHalfOpen:
+		return map[string]any{"status": "Degraded", "message": "recovering: probing the upstream after failures"}
+	default:
+		return map[string]any{"status": "OK"}
+	}
 }

@@ -47,6 +47,18 @@ registered_resources:
 `
 )
 
+// storeEnv is an environment with only SQLITE_STORE_DIR, a directory of
+// the test's own.
+func storeEnv(t *testing.T) config.LookupEnv {
+	dir := t.TempDir()
+	return func(k string) (string, bool) {
+		if k == "SQLITE_STORE_DIR" {
+			return dir, true
+		}
+		return "", false
+	}
+}
+
 // newTestGateway is New, closed when the test ends.
 func newTestGateway(t *testing.T, cfg *config.Config, o Options) (*Gateway, error) {
 	t.Helper()
@@ -126,8 +138,9 @@ func TestBedrockErrorsThroughSDK(t *testing.T) {
 		{"invalid key", "wrong-key", bedrocktest.Options{}, nil, 401, []string{"invalid", "AWS_BEARER_TOKEN_BEDROCK"}, ""},
 		{"no key", "", bedrocktest.Options{}, nil, 401, []string{"no usable Bedrock credentials", "AWS_BEARER_TOKEN_BEDROCK"}, ""},
 		{"no model access", bedrocktest.DefaultKey, bedrocktest.Options{NoAccess: []string{upstreamID}}, nil, 403, []string{"no access"}, ""},
-		{"throttled", bedrocktest.DefaultKey, bedrocktest.Options{}, func(s *bedrocktest.Server) { s.Throttle(1) }, 429, []string{"Too many requests"}, "1"},
-		{"5xx", bedrocktest.DefaultKey, bedrocktest.Options{}, func(s *bedrocktest.Server) { s.FailWith(1, 503) }, 502, nil, ""},
+		// Throttling and 5xx that outlast the retries (2 by default).
+		{"throttled", bedrocktest.DefaultKey, bedrocktest.Options{}, func(s *bedrocktest.Server) { s.Throttle(-1) }, 429, []string{"Too many requests"}, "1"},
+		{"5xx", bedrocktest.DefaultKey, bedrocktest.Options{}, func(s *bedrocktest.Server) { s.FailWith(-1, 503) }, 502, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,6 +169,31 @@ func TestBedrockErrorsThroughSDK(t *testing.T) {
 			}
 			if got := apiErr.Response.Header.Get("Retry-After"); got != tt.retryAfter {
 				t.Errorf("Retry-After = %q, want %q", got, tt.retryAfter)
+			}
+		})
+	}
+}
+
+// TestBedrockRetriedThroughSDK: one throttle or one 5xx is retried
+// before anything reaches the client, which sees a normal answer.
+func TestBedrockRetriedThroughSDK(t *testing.T) {
+	for name, arm := range map[string]func(*bedrocktest.Server){
+		"throttled once": func(s *bedrocktest.Server) { s.Throttle(1) },
+		"503 once":       func(s *bedrocktest.Server) { s.FailWith(1, 503) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			double := bedrocktest.New(t, bedrocktest.Options{})
+			arm(double)
+			c := client(serve(t, double, bedrocktest.DefaultKey))
+			resp, err := c.Chat.Completions.New(t.Context(), userMsg("Hello!"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Choices[0].Message.Content == "" {
+				t.Error("empty answer")
+			}
+			if n := len(double.Requests()); n != 2 {
+				t.Errorf("upstream saw %d requests, want 2 (one failed, one retried)", n)
 			}
 		})
 	}

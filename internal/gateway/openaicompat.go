@@ -16,7 +16,9 @@ import (
 // newOpenAICompat builds the shared OpenAI-compatible adapter for one of
 // the starter distribution's providers: the type only decides the base
 // URL, the auth header and the quirks, which the config already resolved.
-func newOpenAICompat(id, typ string, oc config.OpenAICompat, hc *http.Client) (*openaicompat.Client, error) {
+// A nil hc gets a client of its own: the provider's TLS settings on a
+// fresh transport, wrapped by wrap (nil: used as is).
+func newOpenAICompat(id, typ string, oc config.OpenAICompat, hc *http.Client, wrap func(*http.Transport) http.RoundTripper) (*openaicompat.Client, error) {
 	if hc == nil {
 		tr := openaicompat.NewTransport()
 		if oc.TLSVerify != nil && !*oc.TLSVerify || oc.CAFile != "" {
@@ -37,7 +39,11 @@ func newOpenAICompat(id, typ string, oc config.OpenAICompat, hc *http.Client) (*
 			}
 			tr.TLSClientConfig = tc
 		}
-		hc = &http.Client{Transport: tr}
+		var rt http.RoundTripper = tr
+		if wrap != nil {
+			rt = wrap(tr)
+		}
+		hc = &http.Client{Transport: rt}
 	}
 	hint := "check the provider's api_key in the run config"
 	if oc.ProviderDataKey != "" {

@@ -61,7 +61,7 @@ registered_resources:
       provider_id: %s
       provider_model_id: test-chat
 `, id, tt.typ, fmt.Sprintf(tt.config, up.URL()), id)
-			cfg, err := config.Parse([]byte(yml), func(string) (string, bool) { return "", false })
+			cfg, err := config.Parse([]byte(yml), storeEnv(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,7 +127,7 @@ registered_resources:
   models:
     - model_id: llama3
       provider_id: ollama
-`), func(string) (string, bool) { return "", false })
+`), storeEnv(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ providers:
       config:
         base_url: %s/v1
         allowed_models: [a, c]
-`, up.URL())), func(string) (string, bool) { return "", false })
+`, up.URL())), storeEnv(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestBedrockDiscovery(t *testing.T) {
 		{"listing fails", "wrong", "", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			env := map[string]string{"AWS_ENDPOINT_URL": double.URL()}
+			env := map[string]string{"AWS_ENDPOINT_URL": double.URL(), "SQLITE_STORE_DIR": t.TempDir()}
 			cfg, err := config.Parse([]byte(`version: 2
 providers:
   inference:

@@ -39,25 +39,7 @@ func openStorage(s *config.Storage, reg *registry.Registry, log *slog.Logger, ob
 	if s == nil {
 		return st
 	}
-	conn := func(storeName string, ref *config.StoreRef) *store.Conn {
-		if ref == nil {
-			return nil
-		}
-		b := s.StoreBackend(ref)
-		if b == nil {
-			return nil
-		}
-		c, ok := st.conns[ref.Backend]
-		if !ok {
-			c = store.Connect(ref.Backend, opener(b, log), store.ConnectOptions{FirstTry: 3 * time.Second, Logger: log.With(slog.String("backend", ref.Backend))})
-			st.conns[ref.Backend] = c
-			if c.Ready() {
-				log.LogAttrs(context.Background(), slog.LevelInfo, "storage opened", slog.String("backend", ref.Backend), slog.String("database", b.String()))
-			}
-		}
-		st.health[storeName] = c
-		return c
-	}
+	conn := func(storeName string, ref *config.StoreRef) *store.Conn { return st.connect(s, storeName, ref, log) }
 	if c := conn("metadata", s.Stores.Metadata); c != nil {
 		st.persist = registry.NewPersistent(reg, c, s.Stores.Metadata.Namespace, log)
 		if err := st.persist.Sync(context.Background()); err != nil && c.Ready() {
@@ -82,6 +64,28 @@ func openStorage(s *config.Storage, reg *registry.Registry, log *slog.Logger, ob
 		st.records = c
 	}
 	return st
+}
+
+// connect returns the connection to the backend ref names, opening it on
+// first use; nil when the store is switched off.
+func (st *storage) connect(s *config.Storage, storeName string, ref *config.StoreRef, log *slog.Logger) *store.Conn {
+	if ref == nil {
+		return nil
+	}
+	b := s.StoreBackend(ref)
+	if b == nil {
+		return nil
+	}
+	c, ok := st.conns[ref.Backend]
+	if !ok {
+		c = store.Connect(ref.Backend, opener(b, log), store.ConnectOptions{FirstTry: 3 * time.Second, Logger: log.With(slog.String("backend", ref.Backend))})
+		st.conns[ref.Backend] = c
+		if c.Ready() {
+			log.LogAttrs(context.Background(), slog.LevelInfo, "storage opened", slog.String("backend", ref.Backend), slog.String("database", b.String()))
+		}
+	}
+	st.health[storeName] = c
+	return c
 }
 
 // opener returns how to open one configured backend.
