@@ -20,8 +20,8 @@ import (
 
 	"github.com/llama-stack-go/llama-stack-go/internal/api"
 	"github.com/llama-stack-go/llama-stack-go/internal/config"
-	"github.com/llama-stack-go/llama-stack-go/internal/provider"
 	"github.com/llama-stack-go/llama-stack-go/internal/metrics"
+	"github.com/llama-stack-go/llama-stack-go/internal/provider"
 	"github.com/llama-stack-go/llama-stack-go/internal/provider/bedrock"
 	"github.com/llama-stack-go/llama-stack-go/internal/provider/openaicompat"
 	"github.com/llama-stack-go/llama-stack-go/internal/provider/resilient"
