@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -15,7 +13,7 @@ import (
 
 // Get returns the value of key, or store.ErrNotFound.
 func (d *DB) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := checkText("key", key, true); err != nil {
+	if err := store.CheckText("key", key, true); err != nil {
 		return nil, fmt.Errorf("postgres get: %w", err)
 	}
 	var v []byte
@@ -31,7 +29,7 @@ func (d *DB) Get(ctx context.Context, key string) ([]byte, error) {
 
 // Set writes key, replacing any value.
 func (d *DB) Set(ctx context.Context, key string, value []byte) error {
-	if err := checkText("key", key, true); err != nil {
+	if err := store.CheckText("key", key, true); err != nil {
 		return fmt.Errorf("postgres set: %w", err)
 	}
 	_, err := d.pool.Exec(ctx, `INSERT INTO kv (key, value) VALUES ($1, $2)
@@ -45,7 +43,7 @@ func (d *DB) Set(ctx context.Context, key string, value []byte) error {
 // Create writes key only if it is absent, else returns store.ErrExists. Of
 // replicas creating the same key at once, exactly one succeeds.
 func (d *DB) Create(ctx context.Context, key string, value []byte) error {
-	if err := checkText("key", key, true); err != nil {
+	if err := store.CheckText("key", key, true); err != nil {
 		return fmt.Errorf("postgres create: %w", err)
 	}
 	tag, err := d.pool.Exec(ctx, `INSERT INTO kv (key, value) VALUES ($1, $2)
@@ -61,7 +59,7 @@ func (d *DB) Create(ctx context.Context, key string, value []byte) error {
 
 // Delete removes key, or returns store.ErrNotFound.
 func (d *DB) Delete(ctx context.Context, key string) error {
-	if err := checkText("key", key, true); err != nil {
+	if err := store.CheckText("key", key, true); err != nil {
 		return fmt.Errorf("postgres delete: %w", err)
 	}
 	tag, err := d.pool.Exec(ctx, `DELETE FROM kv WHERE key = $1`, key)
@@ -78,12 +76,12 @@ func (d *DB) Delete(ctx context.Context, key string) error {
 // the keys. The prefix is matched literally (no wildcards), as a range scan
 // of the primary key.
 func (d *DB) List(ctx context.Context, prefix string) ([]store.Entry, error) {
-	if err := checkText("prefix", prefix, false); err != nil {
+	if err := store.CheckText("prefix", prefix, false); err != nil {
 		return nil, fmt.Errorf("postgres list: %w", err)
 	}
 	var rows pgx.Rows
 	var err error
-	if end, ok := prefixEnd(prefix); ok {
+	if end, ok := store.PrefixEnd(prefix); ok {
 		rows, err = d.pool.Query(ctx, `SELECT key, value FROM kv WHERE key >= $1 AND key < $2 ORDER BY key`, prefix, end)
 	} else {
 		rows, err = d.pool.Query(ctx, `SELECT key, value FROM kv WHERE key >= $1 ORDER BY key`, prefix)
@@ -115,7 +113,7 @@ func (d *DB) List(ctx context.Context, prefix string) ([]store.Entry, error) {
 // number of replicas add up exactly. The replicas' clocks are the callers'
 // now: keep them in sync.
 func (d *DB) Incr(ctx context.Context, key string, by int64, window time.Duration, now time.Time) (int64, time.Time, error) {
-	if err := checkText("key", key, true); err != nil {
+	if err := store.CheckText("key", key, true); err != nil {
 		return 0, time.Time{}, fmt.Errorf("postgres incr: %w", err)
 	}
 	if window <= 0 {
@@ -134,41 +132,7 @@ func (d *DB) Incr(ctx context.Context, key string, by int64, window time.Duratio
 	return count, time.Unix(0, resetAt).In(now.Location()), nil
 }
 
-// checkText rejects strings PostgreSQL's text cannot hold (invalid UTF-8,
-// NUL) with a clear error before the server does; nonEmpty also rejects "".
-func checkText(field, s string, nonEmpty bool) error {
-	switch {
-	case nonEmpty && s == "":
-		return fmt.Errorf("%s is empty: %w", field, store.ErrInvalid)
-	case !utf8.ValidString(s):
-		return fmt.Errorf("%s is not valid UTF-8: %w", field, store.ErrInvalid)
-	case strings.IndexByte(s, 0) >= 0:
-		return fmt.Errorf("%s contains a NUL byte: %w", field, store.ErrInvalid)
-	}
-	return nil
-}
 
-// prefixEnd returns the least string above every string that starts with
-// prefix, for a range scan [prefix, end); ok is false when there is none
-// (an empty prefix, or one of only U+10FFFF). prefix is valid UTF-8, whose
-// byte order is code point order (and the columns collate "C"), so end is
-// the prefix with its last code point below U+10FFFF incremented (skipping
-// the surrogates, which UTF-8 cannot hold) and what follows it dropped. end
-// is valid UTF-8 too, as text parameters must be.
-func prefixEnd(prefix string) (end string, ok bool) {
-	rs := []rune(prefix)
-	for i := len(rs) - 1; i >= 0; i-- {
-		if rs[i] == utf8.MaxRune {
-			continue
-		}
-		rs[i]++
-		if rs[i] == 0xD800 {
-			rs[i] = 0xE000
-		}
-		return string(rs[:i+1]), true
-	}
-	return "", false
-}
 
 // nonNil returns b, or an empty slice for nil: pgx sends a nil []byte as
 // NULL and every value column is NOT NULL.

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"slices"
@@ -208,38 +207,8 @@ func open(ctx context.Context, pcfg *pgxpool.Config, opts Options) (*DB, error) 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migration is one schema change, numbered from 1.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in version order. Their names
-// are NNNN_description.sql, numbered 1, 2, 3... without gaps.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
-			return nil, fmt.Errorf("migration file %s: want NNNN_description.sql", e.Name())
-		}
-		if v != len(out)+1 {
-			return nil, fmt.Errorf("migration file %s: version %d, want %d", e.Name(), v, len(out)+1)
-		}
-		b, err := fs.ReadFile(migrationFiles, "migrations/"+e.Name())
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	return out, nil
-}
+// migrations returns the embedded migrations in version order.
+func migrations() ([]store.Migration, error) { return store.LoadMigrations(migrationFiles, "migrations") }
 
 // migrate brings the schema up to date in one transaction. A transaction
 // advisory lock on the schema's name makes replicas that start together
@@ -276,13 +245,13 @@ func (d *DB) migrate(ctx context.Context) error {
 			return fmt.Errorf("%w: schema %s has version %d, this server knows versions up to %d", store.ErrSchemaTooNew, *schema, current, known)
 		}
 		for _, m := range migs[current:] {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("migrate: apply %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migrate: apply %s: %w", m.Name, err)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
-				return fmt.Errorf("migrate: record %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+				return fmt.Errorf("migrate: record %s: %w", m.Name, err)
 			}
-			d.log.Info("applied schema migration", "schema", *schema, "version", m.version, "name", m.name)
+			d.log.Info("applied schema migration", "schema", *schema, "version", m.Version, "name", m.Name)
 		}
 		return nil
 	})

@@ -264,13 +264,13 @@ func TestMigrationsAreNumbered(t *testing.T) {
 		t.Fatal("no migrations embedded")
 	}
 	for i, m := range migs {
-		if m.version != i+1 || !strings.HasPrefix(m.name, fmt.Sprintf("%04d_", i+1)) || strings.TrimSpace(m.sql) == "" {
-			t.Errorf("migration %d = {%d %q, %d bytes}", i, m.version, m.name, len(m.sql))
+		if m.Version != i+1 || !strings.HasPrefix(m.Name, fmt.Sprintf("%04d_", i+1)) || strings.TrimSpace(m.SQL) == "" {
+			t.Errorf("migration %d = {%d %q, %d bytes}", i, m.Version, m.Name, len(m.SQL))
 		}
 	}
 }
 
-func mustMigrations(t *testing.T) []migration {
+func mustMigrations(t *testing.T) []store.Migration {
 	t.Helper()
 	migs, err := migrations()
 	must(t, err)

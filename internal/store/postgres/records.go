@@ -22,7 +22,7 @@ import (
 // batch, the later wins.
 func (d *DB) PutRecords(ctx context.Context, recs ...store.Record) error {
 	for i, r := range recs {
-		if err := checkRecord(r); err != nil {
+		if err := store.CheckRecord(r); err != nil {
 			return fmt.Errorf("postgres put records: record %d: %w", i, err)
 		}
 	}
@@ -54,25 +54,10 @@ func (d *DB) PutRecords(ctx context.Context, recs ...store.Record) error {
 	return nil
 }
 
-// checkRecord reports what makes r impossible to store.
-func checkRecord(r store.Record) error {
-	for _, f := range []struct {
-		name, value string
-		nonEmpty    bool
-	}{
-		{"Kind", r.Kind, true}, {"ID", r.ID, true}, {"Parent", r.Parent, false},
-		{"Model", r.Model, false}, {"Owner", r.Owner, false},
-	} {
-		if err := checkText(f.name, f.value, f.nonEmpty); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // GetRecord returns one record, or store.ErrNotFound.
 func (d *DB) GetRecord(ctx context.Context, kind, id string) (store.Record, error) {
-	if checkText("kind", kind, true) != nil || checkText("id", id, true) != nil {
+	if store.CheckText("kind", kind, true) != nil || store.CheckText("id", id, true) != nil {
 		return store.Record{}, fmt.Errorf("postgres get record: %w", store.ErrNotFound)
 	}
 	r := store.Record{Kind: kind, ID: id}
@@ -91,7 +76,7 @@ func (d *DB) GetRecord(ctx context.Context, kind, id string) (store.Record, erro
 // DeleteRecord removes a record and the records whose Parent is its id (of
 // any kind, one level down), or returns store.ErrNotFound.
 func (d *DB) DeleteRecord(ctx context.Context, kind, id string) error {
-	if checkText("kind", kind, true) != nil || checkText("id", id, true) != nil {
+	if store.CheckText("kind", kind, true) != nil || store.CheckText("id", id, true) != nil {
 		return fmt.Errorf("postgres delete record: %w", store.ErrNotFound)
 	}
 	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
@@ -126,7 +111,7 @@ func (d *DB) DeleteRecord(ctx context.Context, kind, id string) error {
 // q.Before. A cursor must name a record of q.Kind under q.Parent (and of
 // q.Owner when set), else the error is store.ErrNotFound.
 func (d *DB) ListRecords(ctx context.Context, q store.ListQuery) ([]store.Record, bool, error) {
-	if err := checkQuery(q); err != nil {
+	if err := store.CheckQuery(q); err != nil {
 		return nil, false, fmt.Errorf("postgres list records: %w", err)
 	}
 	var afterKey, beforeKey int64
@@ -235,21 +220,3 @@ func (d *DB) cursor(ctx context.Context, q store.ListQuery, id string) (int64, e
 	return sortKey, nil
 }
 
-// checkQuery reports what makes q impossible to answer.
-func checkQuery(q store.ListQuery) error {
-	if q.Limit < 1 {
-		return fmt.Errorf("limit %d: must be at least 1: %w", q.Limit, store.ErrInvalid)
-	}
-	for _, f := range []struct {
-		name, value string
-		nonEmpty    bool
-	}{
-		{"Kind", q.Kind, true}, {"Parent", q.Parent, false}, {"Model", q.Model, false},
-		{"Owner", q.Owner, false}, {"After", q.After, false}, {"Before", q.Before, false},
-	} {
-		if err := checkText(f.name, f.value, f.nonEmpty); err != nil {
-			return err
-		}
-	}
-	return nil
-}

@@ -5,16 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/llama-stack-go/llama-stack-go/internal/store"
 )
 
 // Get returns the value of key, or store.ErrNotFound.
 func (d *DB) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := checkText("key", key, true); err != nil {
+	if err := store.CheckText("key", key, true); err != nil {
 		return nil, fail("get", err)
 	}
 	var v []byte
@@ -30,7 +28,7 @@ func (d *DB) Get(ctx context.Context, key string) ([]byte, error) {
 
 // Set writes key, replacing any value.
 func (d *DB) Set(ctx context.Context, key string, value []byte) error {
-	if err := checkText("key", key, true); err != nil {
+	if err := store.CheckText("key", key, true); err != nil {
 		return fail("set", err)
 	}
 	_, err := d.w.ExecContext(ctx, `INSERT INTO kv (key, value) VALUES (?, ?)
@@ -43,7 +41,7 @@ func (d *DB) Set(ctx context.Context, key string, value []byte) error {
 
 // Create writes key only if it is absent, else returns store.ErrExists.
 func (d *DB) Create(ctx context.Context, key string, value []byte) error {
-	if err := checkText("key", key, true); err != nil {
+	if err := store.CheckText("key", key, true); err != nil {
 		return fail("create", err)
 	}
 	res, err := d.w.ExecContext(ctx, `INSERT INTO kv (key, value) VALUES (?, ?)
@@ -61,7 +59,7 @@ func (d *DB) Create(ctx context.Context, key string, value []byte) error {
 
 // Delete removes key, or returns store.ErrNotFound.
 func (d *DB) Delete(ctx context.Context, key string) error {
-	if err := checkText("key", key, true); err != nil {
+	if err := store.CheckText("key", key, true); err != nil {
 		return fail("delete", err)
 	}
 	res, err := d.w.ExecContext(ctx, `DELETE FROM kv WHERE key = ?`, key)
@@ -80,12 +78,12 @@ func (d *DB) Delete(ctx context.Context, key string) error {
 // the keys. The prefix is matched literally (no wildcards), as a range scan
 // of the primary key.
 func (d *DB) List(ctx context.Context, prefix string) ([]store.Entry, error) {
-	if err := checkText("prefix", prefix, false); err != nil {
+	if err := store.CheckText("prefix", prefix, false); err != nil {
 		return nil, fail("list", err)
 	}
 	var rows *sql.Rows
 	var err error
-	if end, ok := prefixEnd(prefix); ok {
+	if end, ok := store.PrefixEnd(prefix); ok {
 		rows, err = d.r.QueryContext(ctx, `SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key`, prefix, end)
 	} else {
 		rows, err = d.r.QueryContext(ctx, `SELECT key, value FROM kv WHERE key >= ? ORDER BY key`, prefix)
@@ -115,7 +113,7 @@ func (d *DB) List(ctx context.Context, prefix string) ([]store.Entry, error) {
 // location. A window has ended once now reaches its end. One statement does
 // the read and the write, so increments never get lost.
 func (d *DB) Incr(ctx context.Context, key string, by int64, window time.Duration, now time.Time) (int64, time.Time, error) {
-	if err := checkText("key", key, true); err != nil {
+	if err := store.CheckText("key", key, true); err != nil {
 		return 0, time.Time{}, fail("incr", err)
 	}
 	if window <= 0 {
@@ -134,41 +132,7 @@ func (d *DB) Incr(ctx context.Context, key string, by int64, window time.Duratio
 	return count, time.Unix(0, resetAt).In(now.Location()), nil
 }
 
-// checkText rejects strings PostgreSQL's text cannot hold (invalid UTF-8,
-// NUL), so that both backends accept the same keys and ids; nonEmpty also
-// rejects "".
-func checkText(field, s string, nonEmpty bool) error {
-	switch {
-	case nonEmpty && s == "":
-		return fmt.Errorf("%s is empty: %w", field, store.ErrInvalid)
-	case !utf8.ValidString(s):
-		return fmt.Errorf("%s is not valid UTF-8: %w", field, store.ErrInvalid)
-	case strings.IndexByte(s, 0) >= 0:
-		return fmt.Errorf("%s contains a NUL byte: %w", field, store.ErrInvalid)
-	}
-	return nil
-}
 
-// prefixEnd returns the least string above every string that starts with
-// prefix, for a range scan [prefix, end); ok is false when there is none
-// (an empty prefix, or one of only U+10FFFF). prefix is valid UTF-8, whose
-// byte order is code point order, so end is the prefix with its last code
-// point below U+10FFFF incremented (skipping the surrogates, which UTF-8
-// cannot hold) and what follows it dropped. end is valid UTF-8 too.
-func prefixEnd(prefix string) (end string, ok bool) {
-	rs := []rune(prefix)
-	for i := len(rs) - 1; i >= 0; i-- {
-		if rs[i] == utf8.MaxRune {
-			continue
-		}
-		rs[i]++
-		if rs[i] == 0xD800 {
-			rs[i] = 0xE000
-		}
-		return string(rs[:i+1]), true
-	}
-	return "", false
-}
 
 // nonNil returns b, or an empty slice for nil: SQLite stores a nil []byte
 // as NULL and every value column is NOT NULL.

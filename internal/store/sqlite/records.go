@@ -19,7 +19,7 @@ import (
 // ID) in one batch, the later wins.
 func (d *DB) PutRecords(ctx context.Context, recs ...store.Record) (err error) {
 	for i, r := range recs {
-		if err := checkRecord(r); err != nil {
+		if err := store.CheckRecord(r); err != nil {
 			return fmt.Errorf("sqlite put records: record %d: %w", i, err)
 		}
 	}
@@ -55,21 +55,6 @@ func (d *DB) PutRecords(ctx context.Context, recs ...store.Record) (err error) {
 	return nil
 }
 
-// checkRecord reports what makes r impossible to store.
-func checkRecord(r store.Record) error {
-	for _, f := range []struct {
-		name, value string
-		nonEmpty    bool
-	}{
-		{"Kind", r.Kind, true}, {"ID", r.ID, true}, {"Parent", r.Parent, false},
-		{"Model", r.Model, false}, {"Owner", r.Owner, false},
-	} {
-		if err := checkText(f.name, f.value, f.nonEmpty); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // GetRecord returns one record, or store.ErrNotFound.
 func (d *DB) GetRecord(ctx context.Context, kind, id string) (store.Record, error) {
@@ -127,7 +112,7 @@ func (d *DB) DeleteRecord(ctx context.Context, kind, id string) (err error) {
 // q.Before. A cursor must name a record of q.Kind under q.Parent (and of
 // q.Owner when set), else the error is store.ErrNotFound.
 func (d *DB) ListRecords(ctx context.Context, q store.ListQuery) ([]store.Record, bool, error) {
-	if err := checkQuery(q); err != nil {
+	if err := store.CheckQuery(q); err != nil {
 		return nil, false, fail("list records", err)
 	}
 	var afterKey, beforeKey int64
@@ -244,21 +229,3 @@ func (d *DB) cursor(ctx context.Context, q store.ListQuery, id string) (int64, e
 	return sortKey, nil
 }
 
-// checkQuery reports what makes q impossible to answer.
-func checkQuery(q store.ListQuery) error {
-	if q.Limit < 1 {
-		return fmt.Errorf("limit %d: must be at least 1: %w", q.Limit, store.ErrInvalid)
-	}
-	for _, f := range []struct {
-		name, value string
-		nonEmpty    bool
-	}{
-		{"Kind", q.Kind, true}, {"Parent", q.Parent, false}, {"Model", q.Model, false},
-		{"Owner", q.Owner, false}, {"After", q.After, false}, {"Before", q.Before, false},
-	} {
-		if err := checkText(f.name, f.value, f.nonEmpty); err != nil {
-			return err
-		}
-	}
-	return nil
-}

@@ -199,38 +199,8 @@ func openError(path string, err error) error {
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migration is one schema change, numbered from 1.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in version order. Their names
-// are NNNN_description.sql, numbered 1, 2, 3... without gaps.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
-			return nil, fmt.Errorf("migration file %s: want NNNN_description.sql", e.Name())
-		}
-		if v != len(out)+1 {
-			return nil, fmt.Errorf("migration file %s: version %d, want %d", e.Name(), v, len(out)+1)
-		}
-		b, err := fs.ReadFile(migrationFiles, "migrations/"+e.Name())
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	return out, nil
-}
+// migrations returns the embedded migrations in version order.
+func migrations() ([]store.Migration, error) { return store.LoadMigrations(migrationFiles, "migrations") }
 
 // migrate brings the schema of w up to date in one transaction, which
 // BEGIN IMMEDIATE makes exclusive among writers of every process.
@@ -263,14 +233,14 @@ func migrate(ctx context.Context, w *sql.DB, log *slog.Logger) (err error) {
 		return fmt.Errorf("%w: the database has schema version %d, this server knows versions up to %d", store.ErrSchemaTooNew, current, known)
 	}
 	for _, m := range migs[current:] {
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("migrate: apply %s: %w", m.name, err)
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migrate: apply %s: %w", m.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.version, m.name, time.Now().Unix()); err != nil {
-			return fmt.Errorf("migrate: record %s: %w", m.name, err)
+			m.Version, m.Name, time.Now().Unix()); err != nil {
+			return fmt.Errorf("migrate: record %s: %w", m.Name, err)
 		}
-		log.Info("applied schema migration", "version", m.version, "name", m.name)
+		log.Info("applied schema migration", "version", m.Version, "name", m.Name)
 	}
 	// The schema version in the file header mirrors schema_migrations for
 	// tools such as the sqlite3 shell. Writing it every time also proves

@@ -253,13 +253,13 @@ func TestMigrationsAreNumbered(t *testing.T) {
 		t.Fatal("no migrations embedded")
 	}
 	for i, m := range migs {
-		if m.version != i+1 || !strings.HasPrefix(m.name, fmt.Sprintf("%04d_", i+1)) || strings.TrimSpace(m.sql) == "" {
-			t.Errorf("migration %d = {%d %q, %d bytes}", i, m.version, m.name, len(m.sql))
+		if m.Version != i+1 || !strings.HasPrefix(m.Name, fmt.Sprintf("%04d_", i+1)) || strings.TrimSpace(m.SQL) == "" {
+			t.Errorf("migration %d = {%d %q, %d bytes}", i, m.Version, m.Name, len(m.SQL))
 		}
 	}
 }
 
-func mustMigrations(t *testing.T) []migration {
+func mustMigrations(t *testing.T) []store.Migration {
 	t.Helper()
 	migs, err := migrations()
 	if err != nil {
@@ -399,29 +399,6 @@ func TestOpenCancelled(t *testing.T) {
 	_, err := Open(ctx, filepath.Join(t.TempDir(), "state.db"), Options{})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Open with a cancelled context: error = %v, want context.Canceled", err)
-	}
-}
-
-func TestPrefixEnd(t *testing.T) {
-	tests := []struct {
-		prefix string
-		want   string
-		ok     bool
-	}{
-		{"", "", false},
-		{"a", "b", true},
-		{"models/", "models0", true},
-		{"a\x7f", "a\u0080", true},
-		{"a\U0010FFFF", "b", true},
-		{"\U0010FFFF\U0010FFFF", "", false},
-		{"x\uD7FF", "x\uE000", true},
-		{"é", "ê", true},
-	}
-	for _, tt := range tests {
-		got, ok := prefixEnd(tt.prefix)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("prefixEnd(%q) = %q, %v; want %q, %v", tt.prefix, got, ok, tt.want, tt.ok)
-		}
 	}
 }
 
