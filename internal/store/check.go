@@ -26,7 +26,7 @@ func CheckText(field, s string, nonEmpty bool) error {
 	return nil
 }
 
-// CheckRecord reports what makes r impossible to 
+// CheckRecord reports what makes r impossible to
 func CheckRecord(r Record) error {
 	for _, f := range []struct {
 		name, value string

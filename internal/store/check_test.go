@@ -24,4 +24,3 @@ func TestPrefixEnd(t *testing.T) {
 		}
 	}
 }
-

@@ -132,8 +132,6 @@ func (d *DB) Incr(ctx context.Context, key string, by int64, window time.Duratio
 	return count, time.Unix(0, resetAt).In(now.Location()), nil
 }
 
-
-
 // nonNil returns b, or an empty slice for nil: pgx sends a nil []byte as
 // NULL and every value column is NOT NULL.
 func nonNil(b []byte) []byte {

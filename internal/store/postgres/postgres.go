@@ -208,7 +208,9 @@ func open(ctx context.Context, pcfg *pgxpool.Config, opts Options) (*DB, error) 
 var migrationFiles embed.FS
 
 // migrations returns the embedded migrations in version order.
-func migrations() ([]store.Migration, error) { return store.LoadMigrations(migrationFiles, "migrations") }
+func migrations() ([]store.Migration, error) {
+	return store.LoadMigrations(migrationFiles, "migrations")
+}
 
 // migrate brings the schema up to date in one transaction. A transaction
 // advisory lock on the schema's name makes replicas that start together

@@ -54,7 +54,6 @@ func (d *DB) PutRecords(ctx context.Context, recs ...store.Record) error {
 	return nil
 }
 
-
 // GetRecord returns one record, or store.ErrNotFound.
 func (d *DB) GetRecord(ctx context.Context, kind, id string) (store.Record, error) {
 	if store.CheckText("kind", kind, true) != nil || store.CheckText("id", id, true) != nil {
@@ -219,4 +218,3 @@ func (d *DB) cursor(ctx context.Context, q store.ListQuery, id string) (int64, e
 	}
 	return sortKey, nil
 }
-

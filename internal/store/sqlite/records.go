@@ -55,7 +55,6 @@ func (d *DB) PutRecords(ctx context.Context, recs ...store.Record) (err error) {
 	return nil
 }
 
-
 // GetRecord returns one record, or store.ErrNotFound.
 func (d *DB) GetRecord(ctx context.Context, kind, id string) (store.Record, error) {
 	r := store.Record{Kind: kind, ID: id}
@@ -228,4 +227,3 @@ func (d *DB) cursor(ctx context.Context, q store.ListQuery, id string) (int64, e
 	}
 	return sortKey, nil
 }
-

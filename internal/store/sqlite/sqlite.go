@@ -200,7 +200,9 @@ func openError(path string, err error) error {
 var migrationFiles embed.FS
 
 // migrations returns the embedded migrations in version order.
-func migrations() ([]store.Migration, error) { return store.LoadMigrations(migrationFiles, "migrations") }
+func migrations() ([]store.Migration, error) {
+	return store.LoadMigrations(migrationFiles, "migrations")
+}
 
 // migrate brings the schema of w up to date in one transaction, which
 // BEGIN IMMEDIATE makes exclusive among writers of every process.
