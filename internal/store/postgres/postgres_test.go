@@ -456,7 +456,11 @@ func FuzzConnString(f *testing.F) {
 		if user != "" && cc.User != user {
 			t.Errorf("user %q parsed as %q", user, cc.User)
 		}
-		if tcp := host != "" && !strings.HasPrefix(host, "/"); tcp && (cc.TLSConfig == nil || len(cc.Fallbacks) != 0) {
+		// pgx reads "/..." and Windows paths ("C:\\...") as unix sockets,
+		// which take no TLS.
+		drive := len(host) >= 3 && (host[0] >= 'a' && host[0] <= 'z' || host[0] >= 'A' && host[0] <= 'Z') && host[1] == ':' && host[2] == '\\'
+		socket := strings.HasPrefix(host, "/") || drive
+		if tcp := host != "" && !socket; tcp && (cc.TLSConfig == nil || len(cc.Fallbacks) != 0) {
 			t.Errorf("sslmode=verify-full was overridden (TLS %v, %d fallbacks)", cc.TLSConfig != nil, len(cc.Fallbacks))
 		}
 	})
