@@ -152,7 +152,10 @@ func (f features) describe(logLines int, served int64) string {
 	}
 	s := fmt.Sprintf("request logging %s (one JSON line per request to a file: %d lines for %d requests and the health probes); ", onOff(logLines > 0), logLines, served)
 	s += fmt.Sprintf("metrics %s (GET /metrics counted %.0f requests); ", onOff(f.metrics), f.requests)
-	s += "inference store " + onOff(f.store) + " (SQLite under a fresh `SQLITE_STORE_DIR`"
+	if !f.store {
+		return s + "inference store **off**"
+	}
+	s += "inference store **on** (SQLite under a fresh `SQLITE_STORE_DIR`"
 	if f.stored >= 0 {
 		s += fmt.Sprintf(": %d chat completions stored", f.stored)
 	} else if f.storeErr != "" {

@@ -35,6 +35,11 @@ const PinnedEnv = "BENCHRUN_PINNED"
 type Config struct {
 	// ServerBin is the llama binary built from the tree.
 	ServerBin string
+	// BaselineBin, if set, is another llama binary (an older build, say)
+	// measured side by side with ServerBin as the target "baseline", in
+	// the same rounds, so that two builds are compared under the same
+	// conditions. It takes no part in the memory phase or the targets.
+	BaselineBin string
 	// ProfBin, if set with ProfileDir, is the profiling variant of the
 	// server (bench/cmd/gwprof).
 	ProfBin string
@@ -202,6 +207,7 @@ type Report struct {
 	peak      map[string]int64 // VmHWM KiB after the main phases
 	logLines  int
 	gwServed  int64
+	feat      features
 	profFiles []string
 	waited    time.Duration // waiting for the machine to be quiet
 	retries   int
@@ -289,30 +295,44 @@ func (h *harness) startProxy(ctx context.Context, upstream string) (*proc, error
 		argv: []string{h.cfg.Self, "proxy", "-upstream", upstream}})
 }
 
-// gatewayEnv points the notebook's config at the mock.
-func gatewayEnv(mockURL string) []string {
+// gatewayEnv points the notebook's config at the mock and its default
+// SQLite stores (the inference store among them) at storeDir.
+func gatewayEnv(mockURL, storeDir string) []string {
 	return []string{
 		"AWS_ENDPOINT_URL_BEDROCK_RUNTIME=" + mockURL,
 		"AWS_BEARER_TOKEN_BEDROCK=bench-not-a-real-key",
 		"AWS_DEFAULT_REGION=us-west-2",
 		"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=false",
+		"SQLITE_STORE_DIR=" + storeDir,
 	}
 }
 
 // startGateway starts the server built from the tree with the notebook's
-// config, request logging on (json, info) into its log file.
+// config and its defaults: request logging on (json, info) into its log
+// file, metrics on, and the inference store on, in SQLite files under a
+// fresh directory of its own.
 func (h *harness) startGateway(ctx context.Context, mockURL string) (*proc, error) {
+	return h.startServer(ctx, "gateway", h.cfg.ServerBin, mockURL)
+}
+
+// startServer starts a llama binary as startGateway describes, under name.
+func (h *harness) startServer(ctx context.Context, name, bin, mockURL string) (*proc, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	p, err := h.start(ctx, spec{name: "gateway", cpu: h.serverCPUArg(), gomaxprocs: 1, env: gatewayEnv(mockURL),
-		argv: []string{h.cfg.ServerBin, "stack", "run", h.cfg.ConfigPath, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
+	storeDir, err := h.newStoreDir(name)
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.start(ctx, spec{name: name, cpu: h.serverCPUArg(), gomaxprocs: 1, env: gatewayEnv(mockURL, storeDir),
+		argv: []string{bin, "stack", "run", h.cfg.ConfigPath, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 			"--log-format", "json", "--log-level", "info"}})
 	if err != nil {
 		return nil, err
 	}
 	p.url = "http://127.0.0.1:" + strconv.Itoa(port)
+	p.storeDir = storeDir
 	if err := waitHealthy(ctx, p, p.url+"/v1/health", 20*time.Second); err != nil {
 		return nil, err
 	}
@@ -340,6 +360,13 @@ func (h *harness) run(ctx context.Context, rep *Report) error {
 		{name: "direct", url: chatURL(mock.url)},
 		{name: "proxy", url: chatURL(proxy.url), proc: proxy},
 		{name: "gateway", url: chatURL(gw.url), proc: gw},
+	}
+	var base *proc
+	if cfg.BaselineBin != "" {
+		if base, err = h.startServer(ctx, "baseline", cfg.BaselineBin, mock.url); err != nil {
+			return err
+		}
+		targets = append(targets, &target{name: "baseline", url: chatURL(base.url), proc: base})
 	}
 	for _, t := range targets {
 		rep.targets = append(rep.targets, t.name)
@@ -373,6 +400,7 @@ func (h *harness) run(ctx context.Context, rep *Report) error {
 	}
 
 	measureOnce := func(t *target, run func() *load.Result) (*sample, error) {
+		h.settle(ctx, targets)
 		before, err := h.cpu(t, mock)
 		if err != nil {
 			return nil, err
@@ -479,9 +507,23 @@ func (h *harness) run(ctx context.Context, rep *Report) error {
 		rep.peak[t.name] = hwm
 	}
 	rep.gwServed = h.gwReq.Load()
+	if rep.feat, err = probeFeatures(ctx, gw.url); err != nil {
+		return fmt.Errorf("gateway features: %w", err)
+	}
 	proxy.stop()
-	gw.stop()
+	if base != nil {
+		base.stop()
+	}
+	gw.stop() // SIGTERM: the gateway flushes its store queue before it exits
 	rep.logLines = countRequestLines(gw.logPath)
+	if rep.feat.store {
+		if n, err := countStored(ctx, gw.storeDir); err != nil {
+			rep.feat.storeErr = err.Error()
+		} else {
+			rep.feat.stored = n
+		}
+	}
+	h.logf("gateway: %s", rep.feat.describe(rep.logLines, rep.gwServed))
 
 	if cfg.ProfileDir != "" && cfg.ProfBin != "" {
 		if err := h.profile(ctx, rep, mock); err != nil {
@@ -557,7 +599,11 @@ func (h *harness) profile(ctx context.Context, rep *Report, mock *upstream) erro
 	if err != nil {
 		return err
 	}
-	p, err := h.start(ctx, spec{name: "gwprof", cpu: h.serverCPUArg(), gomaxprocs: 1, printsURL: true, env: gatewayEnv(mock.url),
+	storeDir, err := h.newStoreDir("gwprof")
+	if err != nil {
+		return err
+	}
+	p, err := h.start(ctx, spec{name: "gwprof", cpu: h.serverCPUArg(), gomaxprocs: 1, printsURL: true, env: gatewayEnv(mock.url, storeDir),
 		argv: []string{cfg.ProfBin, "-config", cfg.ConfigPath, "-addr", "127.0.0.1:" + strconv.Itoa(port), "-pprof", "127.0.0.1:0", "-watch-stdin"}})
 	if err != nil {
 		return err
@@ -610,7 +656,11 @@ func (h *harness) profileOpenStreams(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.start(ctx, spec{name: "gwprof", cpu: h.serverCPUArg(), gomaxprocs: 1, printsURL: true, env: gatewayEnv(slow.url),
+	storeDir, err := h.newStoreDir("gwprof")
+	if err != nil {
+		return err
+	}
+	p, err := h.start(ctx, spec{name: "gwprof", cpu: h.serverCPUArg(), gomaxprocs: 1, printsURL: true, env: gatewayEnv(slow.url, storeDir),
 		argv: []string{cfg.ProfBin, "-config", cfg.ConfigPath, "-addr", "127.0.0.1:" + strconv.Itoa(port), "-pprof", "127.0.0.1:0", "-watch-stdin"}})
 	if err != nil {
 		return err
@@ -712,6 +762,34 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// settle waits (at most 5 s) until no target process is busy: the
+// gateway keeps working after its load stops (its store writer flushes
+// the completions still queued, its GC finishes), and on the shared server
+// CPU that work would land in the next target's measurement. A process is
+// idle when it used at most one clock tick over 200 ms.
+func (h *harness) settle(ctx context.Context, targets []*target) {
+	deadline := time.Now().Add(5 * time.Second)
+	for _, t := range targets {
+		if t.proc == nil {
+			continue
+		}
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			a, err := cpuTicks(t.proc.pid())
+			if err != nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+			b, err := cpuTicks(t.proc.pid())
+			if err != nil || b-a <= time.Second/clockTicks {
+				break
+			}
+		}
+	}
 }
 
 // waitQuiet waits, within what is left of the QuietWait budget, until the

@@ -22,13 +22,14 @@ import (
 // proc is a child process the harness started: the mock, the bare proxy or
 // the gateway.
 type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	stdin   io.WriteCloser
-	logPath string
-	url     string // base URL it serves
-	done    chan struct{}
-	waitErr error
+	name     string
+	cmd      *exec.Cmd
+	stdin    io.WriteCloser
+	logPath  string
+	url      string // base URL it serves
+	storeDir string // the gateway's SQLITE_STORE_DIR; "" for others
+	done     chan struct{}
+	waitErr  error
 }
 
 // procs tracks the children so every one of them is stopped on the way

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -160,13 +161,17 @@ func (r *Report) Render(w io.Writer) {
 	} else {
 		pf("- Pinning: none (one CPU or no taskset): everything shares the CPUs; bare proxy and gateway still run with GOMAXPROCS=1\n")
 	}
-	pf("- Gateway: `llama stack run bench/config.yaml --log-format json --log-level info` (the notebook's config) in front of the mock; request logging **on** (one JSON line per request to a file: %d lines for %d requests and the health probes); inference store: **not in this build**; metrics: **not in this build**\n",
-		r.logLines, r.gwServed)
+	cfgName, what := "bench/"+filepath.Base(cfg.ConfigPath), "the notebook's config, its defaults otherwise"
+	if filepath.Base(cfg.ConfigPath) != "config.yaml" {
+		cfgName, what = cfg.ConfigPath, "not the notebook's config"
+	}
+	pf("- Gateway: `llama stack run %s --log-format json --log-level info` (%s) in front of the mock; %s\n",
+		cfgName, what, r.feat.describe(r.logLines, r.gwServed))
 	where := "inside the load driver's process"
 	if cfg.MockProcess {
 		where = "as a process of its own on the load CPU"
 	}
-	pf("- Mock upstream (%s): recorded gpt-oss-20b completion (%d B) and stream (%d chunks, %s apart); requests: the recorded request (%d B, model `%s`)\n",
+	pf("- Mock upstream (%s): recorded gpt-oss-20b completion (%d B) and stream (%d chunks, %s apart), each answer with an id of its own; requests: the recorded request (%d B, model `%s`)\n",
 		where, len(mockCompletion()), cfg.Chunks, cfg.ChunkDelay, len(mockRequest()), "bedrock/openai.gpt-oss-20b-1:0")
 	pf("- Interference: the machine may be shared with workloads this process cannot see; each phase started on a quiet machine, and a measurement during which something else took more than 10%% of a CPU was repeated after the machine was quiet again (%s waited in all, %d repeats); the \"other CPU\" columns show what remained\n",
 		r.waited.Round(100*time.Millisecond), r.retries)
@@ -229,9 +234,12 @@ func (r *Report) Render(w io.Writer) {
 	pf("\n**Memory** (MiB)\n\n")
 	pf("| target | peak RSS, phases above | idle RSS, fresh process | RSS with %d open streams | peak RSS of that run | open time (s) |\n", cfg.OpenStreams)
 	pf("|---|---:|---:|---:|---:|---:|\n")
-	for _, name := range []string{"proxy", "gateway"} {
+	for _, name := range r.targets[1:] {
 		hs := r.hold[name]
 		if hs == nil {
+			if p, ok := r.peak[name]; ok {
+				pf("| %s | %.1f | – | – | – | – |\n", name, mib(p))
+			}
 			continue
 		}
 		pf("| %s | %.1f | %.1f | %.1f | %.1f | %.2f |\n", name, mib(r.peak[name]), mib(hs.idleRSS), mib(hs.rss), mib(hs.hwm), hs.res.OpenTime.Seconds())

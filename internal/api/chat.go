@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"strconv"
 
 	"github.com/llama-stack-go/llama-stack-go/internal/openai"
 	"github.com/llama-stack-go/llama-stack-go/internal/provider"
@@ -17,6 +18,17 @@ import (
 )
 
 var doneEvent = []byte("[DONE]")
+
+// Response header values, shared by every response: what Header.Set would
+// store under the same canonical keys, without allocating per request (the
+// server copies them when it writes the header; the slices are full, so an
+// append copies rather than writes into them).
+var (
+	headerJSON        = []string{"application/json"}[:1:1]
+	headerEventStream = []string{"text/event-stream; charset=utf-8"}[:1:1]
+	headerNoCache     = []string{"no-cache"}[:1:1]
+	headerNo          = []string{"no"}[:1:1]
+)
 
 // chat serves POST /v1/chat/completions: decode once, validate, route, and
 // either return the completion or relay the stream chunk by chunk on this
@@ -51,7 +63,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return fmt.Errorf("encode response: %w", err)
 		}
-		w.Header().Set("Content-Type", "application/json")
+		w.Header()["Content-Type"] = headerJSON
 		_, _ = w.Write(out)
 		s.used(r, resp.Usage)
 		s.recordCompletion(r, body, req.Model, out)
@@ -82,7 +94,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) error {
 	s.used(r, usage)
 	// Only a stream that ended cleanly is a completion worth storing.
 	if record && complete && !acc.Empty() {
-		if out, merr := json.Marshal(acc.Completion()); merr == nil {
+		// Body writes what json.Marshal would, without reflection.
+		if out, merr := acc.Completion().Body(); merr == nil {
 			s.recordCompletion(r, body, req.Model, out)
 		}
 	}
@@ -124,9 +137,9 @@ func relay[T bodied](s *Server, w http.ResponseWriter, r *http.Request, st inter
 	}
 	s.firstToken(r)
 	h := w.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
+	h["Content-Type"] = headerEventStream
+	h["Cache-Control"] = headerNoCache
+	h["X-Accel-Buffering"] = headerNo
 	w.WriteHeader(http.StatusOK)
 	sw := sse.NewWriter(w)
 	for {
@@ -173,7 +186,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	if r.ContentLength > limit {
 		return nil, &http.MaxBytesError{Limit: limit}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -182,6 +195,38 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		return nil, &Error{Status: http.StatusBadRequest, Type: "invalid_request_error", Message: "could not read the request body", Err: err}
 	}
 	return body, nil
+}
+
+// readAll is io.ReadAll that, given the body's announced length, reads it
+// into one buffer of that size instead of growing one from 512 bytes.
+func readAll(rd io.Reader, size int64) ([]byte, error) {
+	if size <= 0 || size > 1<<20 {
+		return io.ReadAll(rd)
+	}
+	// One spare byte, so that the read that meets EOF needs no growth.
+	b := make([]byte, 0, size+1)
+	for {
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
+}
+
+// unmarshal is json.Unmarshal, through openai's reflection-free decoder
+// (same result, same errors) for the chat request, the hot path.
+func unmarshal(body []byte, v any) error {
+	if req, ok := v.(*openai.ChatCompletionRequest); ok {
+		return openai.DecodeChatCompletionRequest(body, req)
+	}
+	return json.Unmarshal(body, v)
 }
 
 // decodeJSON decodes a request body, turning decode errors into 400s that
@@ -196,7 +241,7 @@ func decodeJSON(body []byte, v any) ([]byte, error) {
 	if trimmed[0] != '{' {
 		return nil, badRequest("", "request body must be a JSON object")
 	}
-	err := json.Unmarshal(body, v)
+	err := unmarshal(body, v)
 	if err == nil {
 		return body, nil
 	}
@@ -265,19 +310,22 @@ func validateChat(req *openai.ChatCompletionRequest) error {
 	if len(req.Messages) == 0 {
 		return badRequest("messages", "field 'messages' must hold at least one message")
 	}
-	for i, m := range req.Messages {
-		p := fmt.Sprintf("messages[%d]", i)
+	for i := range req.Messages {
+		m := &req.Messages[i]
+		// The path is only formatted for an error: the valid path does not
+		// allocate.
+		p := func() string { return "messages[" + strconv.Itoa(i) + "]" }
 		if m.Role == "" {
-			return badRequest(p+".role", "field '%s.role' is required", p)
+			return badRequest(p()+".role", "field '%s.role' is required", p())
 		}
 		if !validRoles[m.Role] {
-			return badRequest(p+".role", "field '%s.role' must be one of system, developer, user, assistant, tool; got '%s'", p, m.Role)
+			return badRequest(p()+".role", "field '%s.role' must be one of system, developer, user, assistant, tool; got '%s'", p(), m.Role)
 		}
-		if err := validateContent(p, &m); err != nil {
+		if err := validateContent(p, m); err != nil {
 			return err
 		}
 		if m.Role == "tool" && m.ToolCallID == "" {
-			return badRequest(p+".tool_call_id", "field '%s.tool_call_id' is required for tool messages", p)
+			return badRequest(p()+".tool_call_id", "field '%s.tool_call_id' is required for tool messages", p())
 		}
 	}
 	if t := req.Temperature; t != nil && (*t < 0 || *t > 2) {
@@ -309,12 +357,14 @@ func validateChat(req *openai.ChatCompletionRequest) error {
 	if err := validateStop(req.Stop); err != nil {
 		return err
 	}
-	for i, t := range req.Tools {
-		p := fmt.Sprintf("tools[%d]", i)
+	for i := range req.Tools {
+		t := &req.Tools[i]
 		if t.Type != "function" {
+			p := "tools[" + strconv.Itoa(i) + "]"
 			return badRequest(p+".type", "field '%s.type' must be 'function', got '%s'", p, t.Type)
 		}
 		if t.Function.Name == "" {
+			p := "tools[" + strconv.Itoa(i) + "]"
 			return badRequest(p+".function.name", "field '%s.function.name' is required", p)
 		}
 	}
@@ -326,28 +376,32 @@ func validateChat(req *openai.ChatCompletionRequest) error {
 
 // validateContent checks a message's content: a string, an array of
 // content parts, or (for assistant messages with tool calls) null.
-func validateContent(p string, m *openai.Message) error {
+func validateContent(path func() string, m *openai.Message) error {
 	c := bytes.TrimSpace(m.Content)
 	switch {
 	case len(c) == 0 || string(c) == "null":
 		if m.Role == "assistant" || m.Role == "function" {
 			return nil
 		}
+		p := path()
 		return badRequest(p+".content", "field '%s.content' is required for %s messages", p, m.Role)
 	case c[0] == '"':
 		return nil
 	case c[0] == '[':
 		var parts []openai.ContentPart
 		if err := json.Unmarshal(c, &parts); err != nil {
+			p := path()
 			return badRequest(p+".content", "field '%s.content' must be a string or an array of content parts", p)
 		}
 		for j, part := range parts {
 			if part.Type == "" {
+				p := path()
 				return badRequest(fmt.Sprintf("%s.content[%d].type", p, j), "field '%s.content[%d].type' is required", p, j)
 			}
 		}
 		return nil
 	default:
+		p := path()
 		return badRequest(p+".content", "field '%s.content' must be a string or an array of content parts", p)
 	}
 }

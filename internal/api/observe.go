@@ -58,6 +58,9 @@ func (s *Server) resolve(r *http.Request, model, wantType, what string) (*regist
 		ri.model = rt.Model.Identifier
 	}
 	telemetry.SetModel(r.Context(), rt.Model.Identifier, rt.Model.ProviderID)
+	if what == "chat completions" || what == "responses" {
+		rt = s.withFallbacks(r, rt)
+	}
 	return rt, nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/llama-stack-go/llama-stack-go/internal/auth"
 	"github.com/llama-stack-go/llama-stack-go/internal/cors"
 	"github.com/llama-stack-go/llama-stack-go/internal/metrics"
+	"github.com/llama-stack-go/llama-stack-go/internal/openai"
 	"github.com/llama-stack-go/llama-stack-go/internal/ratelimit"
 	"github.com/llama-stack-go/llama-stack-go/internal/registry"
 	"github.com/llama-stack-go/llama-stack-go/internal/responses"
@@ -167,11 +168,25 @@ func NewHandler(o Options) http.Handler {
 		if le := (*ratelimit.Error)(nil); errors.As(err, &le) {
 			s.metrics.QuotaRejected(le.Kind)
 		}
+		// A caller refused by the route policy or a quota is known: the
+		// access log names it.
+		if p, ok := auth.FromContext(r.Context()); ok {
+			infoOf(r.Context()).principal = p.ID
+		}
 		writeError(w, r, s.log, err)
 	}
 	var h http.Handler = s.mux
 	if o.Quota != nil {
-		h = o.Quota.Wrap(h, we)
+		// The routes open to anyone are not counted either: a monitoring
+		// system scraping /metrics or probing health must never run out.
+		open, limited := h, o.Quota.Wrap(h, we)
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if public(r) {
+				open.ServeHTTP(w, r)
+				return
+			}
+			limited.ServeHTTP(w, r)
+		})
 	}
 	if o.Auth != nil {
 		h = (&auth.Guard{Authenticator: o.Auth, Routes: o.Routes, WriteError: we, Logger: s.log, Public: public}).Wrap(h)
@@ -282,8 +297,9 @@ func (w *statusWriter) WriteHeader(code int) {
 }
 
 // Write writes under a fresh write deadline: a client that stops reading
-// (a stalled stream reader, a slowloris body reader) is cut after writeTO
-// instead of holding the handler and its upstream forever.
+// the answer (a stalled stream reader) is cut after writeTO instead of
+// holding the handler and its upstream forever. (Clients slow to send are
+// bounded by the http.Server's read timeouts.)
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
@@ -318,15 +334,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w, rc: http.NewResponseController(w), writeTO: s.writeTO}
 		defer func() {
+			var abort any // re-panicked after the request is logged
 			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				s.log.LogAttrs(r.Context(), slog.LevelError, "handler panic", slog.String("request_id", id), slog.Any("panic", v),
-					slog.String("stack", string(debug.Stack())))
-				if sw.status == 0 {
-					writeError(sw, r, s.log, &Error{Status: http.StatusInternalServerError, Type: "api_error", Code: "internal_error", Message: "internal server error"})
-				}
+				abort = s.recovered(sw, r, id, v)
 			}
 			// No deadline outlives the request on a kept-alive connection.
 			_ = sw.rc.SetWriteDeadline(time.Time{})
@@ -335,6 +345,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				status = http.StatusOK
 			}
 			d := time.Since(start)
+			if ri.route == "" {
+				// Refused before routing (auth, quota): still counted
+				// under the route it asked for. (A CORS preflight, which
+				// no route takes, counts under "/", as unknown paths do.)
+				_, ri.route = s.mux.Handler(r)
+			}
 			route := ri.route
 			if route == "" {
 				route = "unmatched"
@@ -364,9 +380,40 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				attrs = append(attrs, slog.Int64("tokens_in", ri.usage.PromptTokens), slog.Int64("tokens_out", ri.usage.CompletionTokens))
 			}
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+			if abort != nil {
+				panic(abort)
+			}
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// recovered answers a request whose handler panicked with v and logs the
+// panic with the request id. Before anything was sent the answer is a 500;
+// a stream that had started ends with an in-band error event (and no
+// [DONE]), as other mid-stream failures do; any other half-sent answer is
+// aborted (the returned value is re-panicked), so that the client cannot
+// take it for a complete one.
+func (s *Server) recovered(sw *statusWriter, r *http.Request, id string, v any) (abort any) {
+	if v == http.ErrAbortHandler {
+		return v
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelError, "handler panic", slog.String("request_id", id), slog.Any("panic", v),
+		slog.String("stack", string(debug.Stack())))
+	internal := &Error{Status: http.StatusInternalServerError, Type: "api_error", Code: "internal_error", Message: "internal server error"}
+	switch {
+	case sw.status == 0:
+		writeError(sw, r, s.log, internal)
+		return nil
+	case strings.HasPrefix(sw.Header().Get("Content-Type"), "text/event-stream"):
+		b, _ := json.Marshal(openai.ErrorBody{Error: toProblem(internal).detail})
+		if _, err := sw.Write(append(append([]byte("data: "), b...), '\n', '\n')); err == nil {
+			sw.Flush()
+		}
+		return nil
+	default:
+		return http.ErrAbortHandler
+	}
 }
 
 // writeJSON answers 200 with v as JSON.

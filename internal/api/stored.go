@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/llama-stack-go/llama-stack-go/internal/auth"
 	"github.com/llama-stack-go/llama-stack-go/internal/openai"
@@ -112,8 +113,12 @@ func (s *Server) recordCompletion(r *http.Request, reqBody []byte, model string,
 	if s.inference.Recorder == nil || len(completion) == 0 {
 		return
 	}
-	var id string
-	if raw, ok := openai.TopLevel(completion, "id"); !ok || json.Unmarshal(raw, &id) != nil || id == "" {
+	raw, ok := openai.TopLevel(completion, "id")
+	if !ok {
+		return
+	}
+	id, ok := jsonString(raw)
+	if !ok || id == "" {
 		return
 	}
 	if msgs, ok := openai.TopLevel(reqBody, "messages"); ok {
@@ -125,6 +130,30 @@ func (s *Server) recordCompletion(r *http.Request, reqBody []byte, model string,
 		Kind: store.KindChatCompletion, ID: id, SortKey: time.Now().UnixNano(),
 		Model: model, Owner: principalID(r), Body: completion,
 	})
+}
+
+// jsonString decodes a JSON string value as json.Unmarshal into a string
+// would, without reflection when it has no escapes; ok is false for
+// anything that is not a string.
+func jsonString(raw []byte) (string, bool) {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		inner := raw[1 : len(raw)-1]
+		plain := true
+		for _, c := range inner {
+			if c == '\\' || c == '"' || c < 0x20 || c >= utf8.RuneSelf {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return string(inner), true
+		}
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
 }
 
 // principalID is the caller the stored records belong to; "" when no

@@ -34,7 +34,8 @@ type Guard struct {
 	Public func(r *http.Request) bool
 	// WriteError answers a request that may not proceed. err is an *Error
 	// (see StatusCode) or, when the client went away while its token was
-	// being checked, wraps context.Canceled. Required.
+	// being checked, wraps context.Canceled; a request refused by the route
+	// policy carries its Principal (FromContext). Required.
 	WriteError func(w http.ResponseWriter, r *http.Request, err error)
 	// Logger receives rejections at debug level (never credentials); nil
 	// discards.
@@ -62,14 +63,15 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 			g.WriteError(w, r, err)
 			return
 		}
+		if p != nil {
+			// Also for a refusal, so that it can be logged whom it refused.
+			r = r.WithContext(WithPrincipal(r.Context(), p))
+		}
 		if !g.Routes.Allowed(p, r.URL.Path) {
 			route := normalizeRoute(r.URL.Path)
 			log.LogAttrs(r.Context(), slog.LevelDebug, "route denied", slog.String("path", route), slog.Any("principal", p))
 			g.WriteError(w, r, &Error{Kind: ErrForbidden, Message: "Access denied: insufficient permissions for route " + route})
 			return
-		}
-		if p != nil {
-			r = r.WithContext(WithPrincipal(r.Context(), p))
 		}
 		next.ServeHTTP(w, r)
 	})

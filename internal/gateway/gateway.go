@@ -36,6 +36,12 @@ import (
 // after its context ends before it cuts them.
 const DefaultShutdownTimeout = 30 * time.Second
 
+// DefaultReadTimeout bounds reading a request, headers and body, so that a
+// client that trickles or withholds its body cannot hold a handler
+// forever. It does not limit the answer: net/http lifts the deadline once
+// the body has been read, so streams may last as long as they need.
+const DefaultReadTimeout = 2 * time.Minute
+
 // providerDescriptions describe each provider type for
 // `llama stack list-providers`.
 var providerDescriptions = map[string]string{
@@ -80,6 +86,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// ShutdownTimeout bounds the drain in Serve; 0 means the default.
 	ShutdownTimeout time.Duration
+	// ReadTimeout bounds reading each request (headers and body) in
+	// Serve; 0 means DefaultReadTimeout.
+	ReadTimeout time.Duration
 	// RegistrySync is how often models registered through the API by
 	// other replicas are read; 0 means DefaultRegistrySync.
 	RegistrySync time.Duration
@@ -99,6 +108,7 @@ type Gateway struct {
 	handler   http.Handler
 	providers []api.ProviderInfo
 	drain     time.Duration
+	readTO    time.Duration
 
 	discoverers  []discoverer
 	refreshEvery time.Duration
@@ -125,6 +135,9 @@ func New(cfg *config.Config, o Options) (*Gateway, error) {
 	g := &Gateway{cfg: cfg, log: log, drain: o.ShutdownTimeout, refreshEvery: time.Duration(cfg.Server.RegistryRefreshIntervalSeconds) * time.Second}
 	if g.drain <= 0 {
 		g.drain = DefaultShutdownTimeout
+	}
+	if g.readTO = o.ReadTimeout; g.readTO <= 0 {
+		g.readTO = DefaultReadTimeout
 	}
 	if g.refreshEvery <= 0 {
 		g.refreshEvery = 5 * time.Minute
@@ -298,7 +311,8 @@ func (g *Gateway) Registry() *registry.Registry { return g.reg }
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           g.handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, g.readTO),
+		ReadTimeout:       g.readTO,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),

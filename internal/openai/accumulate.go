@@ -47,7 +47,7 @@ func (a *ChunkAccumulator) Add(ch *ChatCompletionChunk) {
 		cc := &ch.Choices[i]
 		acc := a.choices[cc.Index]
 		if acc == nil {
-			acc = &choiceAcc{calls: map[int]*ToolCall{}}
+			acc = &choiceAcc{}
 			a.choices[cc.Index] = acc
 		}
 		d := &cc.Delta
@@ -77,6 +77,9 @@ func (a *ChunkAccumulator) Add(ch *ChatCompletionChunk) {
 			}
 			call := acc.calls[idx]
 			if call == nil {
+				if acc.calls == nil {
+					acc.calls = map[int]*ToolCall{}
+				}
 				call = &ToolCall{Type: "function"}
 				acc.calls[idx] = call
 				acc.callOrder = append(acc.callOrder, idx)

@@ -177,19 +177,19 @@ func (c *ChatCompletionChunk) Finished() bool {
 }
 
 // Body returns the JSON to send for the completion: Raw when set, else the
-// typed fields encoded.
+// typed fields encoded (the bytes json.Marshal would write).
 func (c *ChatCompletion) Body() ([]byte, error) {
 	if c.Raw != nil {
 		return c.Raw, nil
 	}
-	return json.Marshal(c)
+	return marshalCompletion(c)
 }
 
 // Body returns the JSON to send for the chunk: Raw when set, else the typed
-// fields encoded.
+// fields encoded (the bytes json.Marshal would write).
 func (c *ChatCompletionChunk) Body() ([]byte, error) {
 	if c.Raw != nil {
 		return c.Raw, nil
 	}
-	return json.Marshal(c)
+	return marshalChunk(c)
 }

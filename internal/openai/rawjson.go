@@ -18,11 +18,8 @@ var errNotObject = errors.New("not a JSON object")
 // It is how passthrough adapters rewrite "model" without decoding and
 // re-encoding the whole body.
 func SetTopLevelString(obj []byte, key, value string) ([]byte, error) {
-	enc, err := json.Marshal(value)
-	if err != nil {
-		return nil, err
-	}
-	return SetTopLevel(obj, key, enc)
+	var buf [128]byte
+	return SetTopLevel(obj, key, appendString(buf[:0], value))
 }
 
 // SetTopLevel is SetTopLevelString for any JSON value: enc must be valid
@@ -120,20 +117,28 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// skipString returns the index just past the string starting at b[i].
+// skipString returns the index just past the string starting at b[i]. It
+// jumps from quote to quote (bytes.IndexByte); a quote ends the string
+// unless an odd run of backslashes precedes it.
 func skipString(b []byte, i int) (int, error) {
 	if i >= len(b) || b[i] != '"' {
 		return 0, errNotObject
 	}
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1, nil
+	for j := i + 1; ; {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return 0, errNotObject
 		}
+		q := j + k
+		n := 0
+		for p := q - 1; p > i && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			return q + 1, nil
+		}
+		j = q + 1
 	}
-	return 0, errNotObject
 }
 
 // skipValue returns the index just past the JSON value starting at b[i].

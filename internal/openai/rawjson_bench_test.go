@@ -82,3 +82,68 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFastDecode is BenchmarkDecode's completion and chunk through
+// DecodeChatCompletion and DecodeChatCompletionChunk, the decoders the
+// adapter uses.
+func BenchmarkFastDecode(b *testing.B) {
+	chunks := bytes.Split(fixture(b, "runtime-chat-completion-gpt-oss-20b.stream.chunks.jsonl"), []byte("\n"))
+	completion := fixture(b, "runtime-chat-completion-gpt-oss-20b.response.json")
+	b.Run("completion", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(completion)))
+		for b.Loop() {
+			var c ChatCompletion
+			if err := DecodeChatCompletion(completion, &c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("chunk", func(b *testing.B) {
+		chunk := chunks[len(chunks)/2]
+		b.ReportAllocs()
+		b.SetBytes(int64(len(chunk)))
+		for b.Loop() {
+			var c ChatCompletionChunk
+			if err := DecodeChatCompletionChunk(chunk, &c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkBody encodes typed values, as Body does after an adapter
+// changed a field (reasoning separated): the recorded completion and a
+// recorded chunk, with the hand-written encoder and with json.Marshal.
+func BenchmarkBody(b *testing.B) {
+	chunks := bytes.Split(fixture(b, "runtime-chat-completion-gpt-oss-20b.stream.chunks.jsonl"), []byte("\n"))
+	var c ChatCompletion
+	if err := json.Unmarshal(fixture(b, "runtime-chat-completion-gpt-oss-20b.response.json"), &c); err != nil {
+		b.Fatal(err)
+	}
+	var ch ChatCompletionChunk
+	if err := json.Unmarshal(chunks[len(chunks)/2], &ch); err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		v    interface{ Body() ([]byte, error) }
+	}{{"completion", &c}, {"chunk", &ch}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tc.v.Body(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(tc.name+"/json.Marshal", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := json.Marshal(tc.v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -134,3 +134,38 @@ func FuzzTopLevel(f *testing.F) {
 		}
 	})
 }
+
+// skipStringByByte is the byte-at-a-time scan skipString replaced: a
+// backslash skips the next byte, a quote ends the string.
+func skipStringByByte(b []byte, i int) (int, error) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, errNotObject
+	}
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1, nil
+		}
+	}
+	return 0, errNotObject
+}
+
+// FuzzSkipString checks skipString against the byte-at-a-time scan on
+// every input and start.
+func FuzzSkipString(f *testing.F) {
+	for _, s := range []string{`"abc"`, `"a\"b"`, `"a\\"b"`, `"a\\\"b"`, `"\\\\"`, `"abc\`, `"abc\"`, `x"a"`, `""`, `"`} {
+		f.Add([]byte(s), 0)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, i int) {
+		if i < 0 || i > len(b) {
+			return
+		}
+		got, gerr := skipString(b, i)
+		want, werr := skipStringByByte(b, i)
+		if got != want || (gerr == nil) != (werr == nil) {
+			t.Fatalf("skipString(%q, %d) = %d, %v; byte scan %d, %v", b, i, got, gerr, want, werr)
+		}
+	})
+}

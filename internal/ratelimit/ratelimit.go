@@ -230,6 +230,18 @@ func (q *Quota) AddTokens(ctx context.Context, k Key, n int64) {
 	}
 }
 
+// CountsTokens reports whether k has a token limit, so that the usage of
+// its answers must be known: a stream whose client did not ask for usage
+// (stream_options.include_usage) must then ask the upstream for it. A nil
+// Quota counts nothing.
+func (q *Quota) CountsTokens(k Key) bool {
+	if q == nil {
+		return false
+	}
+	_, tokens := q.limits(k)
+	return tokens > 0
+}
+
 // CounterErrors returns how many counter calls have failed.
 func (q *Quota) CounterErrors() int64 { return q.errors.Load() }
 

@@ -322,3 +322,27 @@ func TestMemoryCounterConcurrent(t *testing.T) {
 		t.Errorf("count = %d, want 8000", n)
 	}
 }
+
+func TestCountsTokens(t *testing.T) {
+	tests := []struct {
+		anon, authn int64
+		k           Key
+		want        bool
+	}{
+		{0, 0, Key{ID: "1.2.3.4"}, false},
+		{10, 0, Key{ID: "1.2.3.4"}, true},
+		{10, 0, Key{ID: "alice", Authenticated: true}, false},
+		{0, 10, Key{ID: "alice", Authenticated: true}, true},
+		{0, 10, Key{ID: "1.2.3.4"}, false},
+	}
+	for _, tt := range tests {
+		q := New(&config.QuotaConfig{AnonymousMaxRequests: 1, AuthenticatedMaxRequests: 1, Period: config.PeriodDay,
+			AnonymousTokensPerMinute: tt.anon, AuthenticatedTokensPerMinute: tt.authn}, Options{})
+		if got := q.CountsTokens(tt.k); got != tt.want {
+			t.Errorf("anon %d authn %d, %+v: CountsTokens = %v, want %v", tt.anon, tt.authn, tt.k, got, tt.want)
+		}
+	}
+	if (*Quota)(nil).CountsTokens(Key{}) {
+		t.Error("a nil Quota counts tokens")
+	}
+}

@@ -113,3 +113,33 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+func TestLineEnd(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int
+	}{
+		{"", 0}, {"abc", 3}, {"a\nb", 1}, {"a\rb", 1}, {"ab\r\n", 2}, {"ab\n\r", 2}, {"\n", 0}, {"\r", 0}, {"abc\rdef\n", 3},
+	}
+	for _, tt := range tests {
+		if got := lineEnd([]byte(tt.in)); got != tt.want {
+			t.Errorf("lineEnd(%q) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzLineEnd checks lineEnd against bytes.IndexAny.
+func FuzzLineEnd(f *testing.F) {
+	for _, s := range []string{"", "a\r\nb", "abc", "\n\r"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := bytes.IndexAny(b, "\r\n")
+		if want < 0 {
+			want = len(b)
+		}
+		if got := lineEnd(b); got != want {
+			t.Fatalf("lineEnd(%q) = %d, want %d", b, got, want)
+		}
+	})
+}

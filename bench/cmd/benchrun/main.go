@@ -73,6 +73,7 @@ type flags struct {
 	noPin, keep, mockProcess                     bool
 	// Set by benchrun itself when it re-executes under taskset.
 	serverBin, profBin, work, config, command string
+	baselineBin                               string
 	serverCPU, loadCPU                        int
 }
 
@@ -104,6 +105,7 @@ func parse(args []string, stderr io.Writer) (*flags, *flag.FlagSet, error) {
 	fs.BoolVar(&f.mockProcess, "mock-process", false, "run the mock upstream as a process of its own on the load CPU (default: inside the load driver)")
 	fs.DurationVar(&f.timeout, "timeout", 6*time.Minute, "give up after this long")
 	fs.StringVar(&f.serverBin, "server-bin", "", "use this llama binary instead of building one")
+	fs.StringVar(&f.baselineBin, "baseline-bin", "", "also measure this llama binary (an older build), side by side, as the target \"baseline\"")
 	fs.StringVar(&f.profBin, "prof-bin", "", "internal: the built profiling server")
 	fs.StringVar(&f.work, "work", "", "internal: scratch directory")
 	fs.StringVar(&f.config, "config", "", "run config for the server (default: bench/config.yaml of the module)")
@@ -183,6 +185,11 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.ServerBin, cfg.ProfBin, cfg.Self, cfg.ConfigPath, cfg.Work = f.serverBin, f.profBin, self, f.config, f.work
+	if f.baselineBin != "" {
+		if cfg.BaselineBin, err = filepath.Abs(f.baselineBin); err != nil {
+			return err
+		}
+	}
 	cfg.ProfileDir, cfg.Command, cfg.Progress = f.profile, f.command, stderr
 	cfg.Pin, cfg.ServerCPU, cfg.LoadCPU, cfg.MockProcess = pinned, f.serverCPU, f.loadCPU, f.mockProcess
 	if pinned {

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/llama-stack-go/llama-stack-go/internal/openai"
@@ -231,14 +232,19 @@ func (c *Client) roundTrip(ctx context.Context, path string, raw []byte, model, 
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	// The body is read into a pooled buffer: what is kept of it (the
+	// decoded values, the rewritten body) is copied out below.
+	bp := bodyBufs.Get().(*[]byte)
+	defer putBodyBuf(bp)
+	body, err := readBody(io.LimitReader(resp.Body, maxResponseBytes+1), (*bp)[:0])
+	*bp = body
 	if err != nil {
 		return nil, c.transportError(ctx, "read response", err)
 	}
 	if len(body) > maxResponseBytes {
 		return nil, &provider.Error{Provider: c.o.ProviderID, StatusCode: http.StatusBadGateway, Type: "api_error", Message: "upstream response is too large"}
 	}
-	if err := json.Unmarshal(body, out); err != nil {
+	if err := decode(body, out); err != nil {
 		return nil, &provider.Error{Provider: c.o.ProviderID, StatusCode: http.StatusBadGateway, Type: "api_error", Message: "upstream sent a malformed response", Err: err}
 	}
 	fixed, err := openai.SetTopLevelString(body, "model", clientModel)
@@ -246,6 +252,34 @@ func (c *Client) roundTrip(ctx context.Context, path string, raw []byte, model, 
 		return nil, &provider.Error{Provider: c.o.ProviderID, StatusCode: http.StatusBadGateway, Type: "api_error", Message: "upstream sent a malformed response", Err: err}
 	}
 	return fixed, nil
+}
+
+// bodyBufs holds the buffers non-streamed upstream bodies are read into.
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// putBodyBuf returns a buffer to bodyBufs unless a large body grew it.
+func putBodyBuf(bp *[]byte) {
+	if cap(*bp) <= 256<<10 {
+		*bp = (*bp)[:0]
+		bodyBufs.Put(bp)
+	}
+}
+
+// readBody reads r to the end, appending to buf.
+func readBody(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // send posts the request with the upstream model id and returns a 2xx
@@ -259,16 +293,26 @@ func (c *Client) send(ctx context.Context, path string, raw []byte, model string
 	if err != nil {
 		return nil, fmt.Errorf("build upstream request: %w", err)
 	}
-	hreq.Header.Set("Content-Type", "application/json")
+	// Canonical keys with shared values (what Header.Set would store,
+	// without allocating them per request; the slices are full, so an
+	// append by anyone copies rather than writes into them).
+	h := hreq.Header
+	h["Content-Type"] = headerJSON
 	if streaming {
-		hreq.Header.Set("Accept", "text/event-stream")
+		h["Accept"] = headerEventStream
 		// Compressed streams are buffered by gzip readers; ask for none.
-		hreq.Header.Set("Accept-Encoding", "identity")
+		h["Accept-Encoding"] = headerIdentity
 	} else {
-		hreq.Header.Set("Accept", "application/json")
+		h["Accept"] = headerJSON
 	}
 	return c.do(ctx, hreq, data)
 }
+
+var (
+	headerJSON        = []string{"application/json"}[:1:1]
+	headerEventStream = []string{"text/event-stream"}[:1:1]
+	headerIdentity    = []string{"identity"}[:1:1]
+)
 
 // do authorizes and sends a request and turns a non-2xx answer into a
 // *provider.Error.
@@ -361,7 +405,7 @@ func (s *stream[T]) Next() (*T, error) {
 		return nil, io.EOF
 	}
 	item := new(T)
-	if err := json.Unmarshal(ev.Data, item); err != nil {
+	if err := decode(ev.Data, item); err != nil {
 		return nil, &provider.Error{Provider: s.c.o.ProviderID, StatusCode: http.StatusBadGateway, Type: "api_error", Message: "upstream sent a malformed stream chunk", Err: err}
 	}
 	if bytes.Contains(ev.Data, []byte(`"error"`)) {
@@ -379,6 +423,19 @@ func (s *stream[T]) Next() (*T, error) {
 		s.finished = true
 	}
 	return item, nil
+}
+
+// decode decodes an upstream body into v: chat completions and chunks,
+// the hot path, through openai's reflection-free decoders (same result and
+// errors as json.Unmarshal), anything else through json.Unmarshal.
+func decode(data []byte, v any) error {
+	switch v := v.(type) {
+	case *openai.ChatCompletionChunk:
+		return openai.DecodeChatCompletionChunk(data, v)
+	case *openai.ChatCompletion:
+		return openai.DecodeChatCompletion(data, v)
+	}
+	return json.Unmarshal(data, v)
 }
 
 // setModel stores the client's model id and the rewritten body in a chunk.

@@ -48,7 +48,9 @@ func ErrorType(err error) string {
 			return ErrorThrottled
 		case s == http.StatusRequestTimeout || s == http.StatusGatewayTimeout:
 			return ErrorTimeout
-		case s == 0 || pe.Code == "upstream_unreachable":
+		case s == 0 || pe.Code == "upstream_unreachable" || pe.Code == "upstream_stream_broken" || connectionError(pe.Err):
+			// Not reached, or the connection broke mid-answer (the
+			// adapters report that as a 502 of their own).
 			return ErrorConnection
 		case s >= 500:
 			return ErrorServer

@@ -920,6 +920,8 @@ func TestClassification(t *testing.T) {
 		{status(505), false, ErrorServer},
 		{status(0), true, ErrorConnection},
 		{&provider.Error{StatusCode: 502, Code: "upstream_unreachable"}, true, ErrorConnection},
+		{&provider.Error{StatusCode: 502, Code: "upstream_stream_broken", Err: io.ErrUnexpectedEOF}, true, ErrorConnection},
+		{&provider.Error{StatusCode: 502, Code: "upstream_stream_broken"}, true, ErrorConnection},
 		{status(400), false, ErrorClient},
 		{status(403), false, ErrorClient},
 		{status(404), false, ErrorClient},
