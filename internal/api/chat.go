@@ -69,6 +69,16 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) error {
 		s.recordCompletion(r, body, req.Model, out)
 		return nil
 	}
+	// A caller under a token quota is charged for streams too: ask the
+	// upstream for usage even when the caller did not, and keep the usage
+	// chunk it did not ask for out of its stream.
+	hideUsage := false
+	if s.quota != nil && (req.StreamOptions == nil || !req.StreamOptions.IncludeUsage) && s.quota.CountsTokens(s.quota.KeyOf(r)) {
+		if raw, err := openai.SetTopLevel(body, "stream_options", []byte(`{"include_usage":true}`)); err == nil {
+			req.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
+			preq.Raw, hideUsage = raw, true
+		}
+	}
 	st, err := rt.Provider.ChatStream(r.Context(), preq)
 	if err != nil {
 		return err
@@ -79,10 +89,10 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) error {
 		complete bool
 		usage    *openai.Usage
 	)
-	err = relay(s, w, r, st, rt.Model.ProviderID, func(c *openai.ChatCompletionChunk, done bool) {
+	err = relay(s, w, r, st, rt.Model.ProviderID, func(c *openai.ChatCompletionChunk, done bool) (skip bool) {
 		if done {
 			complete = true
-			return
+			return false
 		}
 		if c.Usage != nil {
 			usage = c.Usage
@@ -90,6 +100,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) error {
 		if record {
 			acc.Add(c)
 		}
+		return hideUsage && len(c.Choices) == 0 && c.Usage != nil
 	})
 	s.used(r, usage)
 	// Only a stream that ended cleanly is a completion worth storing.
@@ -126,7 +137,7 @@ func writeBody(w http.ResponseWriter, v bodied) error {
 func relay[T bodied](s *Server, w http.ResponseWriter, r *http.Request, st interface {
 	Next() (T, error)
 	Close() error
-}, providerID string, observe func(chunk T, done bool)) error {
+}, providerID string, observe func(chunk T, done bool) (skip bool)) error {
 	defer st.Close()
 	chunk, err := st.Next()
 	if err == io.EOF {
@@ -143,17 +154,16 @@ func relay[T bodied](s *Server, w http.ResponseWriter, r *http.Request, st inter
 	w.WriteHeader(http.StatusOK)
 	sw := sse.NewWriter(w)
 	for {
-		if observe != nil {
-			observe(chunk, false)
-		}
-		data, err := chunk.Body()
-		if err != nil {
-			return s.streamFailed(r, sw, fmt.Errorf("encode chunk: %w", err))
-		}
-		if err := sw.WriteData(data); err != nil {
-			// The client is gone; returning closes the upstream.
-			s.log.LogAttrs(r.Context(), slog.LevelDebug, "client went away mid-stream", slog.String("request_id", requestID(r.Context())), slog.String("error", err.Error()))
-			return nil
+		if observe == nil || !observe(chunk, false) {
+			data, err := chunk.Body()
+			if err != nil {
+				return s.streamFailed(r, sw, fmt.Errorf("encode chunk: %w", err))
+			}
+			if err := sw.WriteData(data); err != nil {
+				// The client is gone; returning closes the upstream.
+				s.log.LogAttrs(r.Context(), slog.LevelDebug, "client went away mid-stream", slog.String("request_id", requestID(r.Context())), slog.String("error", err.Error()))
+				return nil
+			}
 		}
 		chunk, err = st.Next()
 		if err == io.EOF {

@@ -103,10 +103,11 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) error {
 		return unsupported(err, req.Model, rt.Model.ProviderID, "/v1/completions")
 	}
 	var usage *openai.Usage
-	err = relay(s, w, r, st, rt.Model.ProviderID, func(c *openai.Completion, done bool) {
+	err = relay(s, w, r, st, rt.Model.ProviderID, func(c *openai.Completion, done bool) (skip bool) {
 		if !done && c.Usage != nil {
 			usage = c.Usage
 		}
+		return false
 	})
 	s.used(r, usage)
 	return err

@@ -378,6 +378,7 @@ type stream[T any] struct {
 	model    string
 	done     func(*T) bool // reports a chunk after which the stream may end
 	finished bool
+	sawDone  bool // data: [DONE] arrived: Close may drain the body
 }
 
 func newStream[T any](c *Client, ctx context.Context, body io.ReadCloser, model string, done func(*T) bool) *stream[T] {
@@ -402,6 +403,7 @@ func (s *stream[T]) Next() (*T, error) {
 		return nil, s.broken(err)
 	}
 	if bytes.Equal(ev.Data, []byte("[DONE]")) {
+		s.sawDone = true
 		return nil, io.EOF
 	}
 	item := new(T)
@@ -461,4 +463,22 @@ func (s *stream[T]) broken(err error) error {
 	return e
 }
 
-func (s *stream[T]) Close() error { return s.body.Close() }
+// Close releases the upstream connection. After data: [DONE] it first
+// reads what is left of the body (normally just the end of the chunked
+// encoding) so that the connection goes back to the pool instead of being
+// dropped, which would cost the next stream a TCP and TLS handshake; an
+// upstream that holds the body open longer than drainTimeout is cut.
+func (s *stream[T]) Close() error {
+	if s.sawDone {
+		t := time.AfterFunc(drainTimeout, func() { _ = s.body.Close() })
+		_, _ = io.CopyN(io.Discard, s.body, maxDrainBytes)
+		t.Stop()
+	}
+	return s.body.Close()
+}
+
+// How long and how much Close reads after data: [DONE].
+const (
+	drainTimeout  = time.Second
+	maxDrainBytes = 64 << 10
+)
