@@ -83,12 +83,22 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
-// BenchmarkFastDecode is BenchmarkDecode's completion and chunk through
+// BenchmarkFastDecode is BenchmarkDecode through DecodeChatCompletionRequest,
 // DecodeChatCompletion and DecodeChatCompletionChunk, the decoders the
-// adapter uses.
+// handler and the adapter use.
 func BenchmarkFastDecode(b *testing.B) {
 	chunks := bytes.Split(fixture(b, "runtime-chat-completion-gpt-oss-20b.stream.chunks.jsonl"), []byte("\n"))
 	completion := fixture(b, "runtime-chat-completion-gpt-oss-20b.response.json")
+	b.Run("request", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(notebookRequest)))
+		for b.Loop() {
+			var r ChatCompletionRequest
+			if err := DecodeChatCompletionRequest([]byte(notebookRequest), &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("completion", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(completion)))
