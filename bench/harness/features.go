@@ -152,6 +152,13 @@ func (f features) describe(logLines int, served int64) string {
 	}
 	s := fmt.Sprintf("request logging %s (one JSON line per request to a file: %d lines for %d requests and the health probes); ", onOff(logLines > 0), logLines, served)
 	s += fmt.Sprintf("metrics %s (GET /metrics counted %.0f requests); ", onOff(f.metrics), f.requests)
+	// Tracing and auth are read from the environment the gateway inherits
+	// and from what it answered: neither is switched on by the harness.
+	tracing := "tracing off (no OTLP endpoint in the environment: the no-op tracer)"
+	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
+		tracing = "tracing **on** (an OTLP endpoint is set in the environment)"
+	}
+	s += tracing + "; "
 	if !f.store {
 		return s + "inference store **off**"
 	}
